@@ -1,0 +1,1 @@
+"""Retail portal backend: six FastAPI services and the small kernel they share."""

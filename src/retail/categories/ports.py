@@ -1,0 +1,44 @@
+"""The repository and unit of work that the use cases need; adapters implement them."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol, Self
+
+from retail.categories.domain import Category
+from retail.kernel.events import EventLog
+
+
+class CategoryRepository(Protocol):
+    async def add(self, category: Category) -> None:
+        """Store a new category; raises `CategoryNameTaken` if the name is used."""
+
+    async def get(self, category_id: str) -> Category | None: ...
+
+    async def list_all(self) -> list[Category]:
+        """Every category, sorted by name (case-insensitively)."""
+
+    async def update(self, category: Category) -> None:
+        """Store changed fields; raises `CategoryNameTaken` if the new name is used."""
+
+    async def delete(self, category_id: str) -> bool: ...
+
+
+class UnitOfWork(Protocol):
+    # Read-only properties, so an adapter may narrow them to its own repository types.
+    @property
+    def categories(self) -> CategoryRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...

@@ -1,0 +1,46 @@
+"""HTTP layer: parse, call a use case, shape the answer. No queries, no commits here."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from retail.categories import service
+from retail.categories.dependencies import ExistingCategory, ReadUoW, UoW
+from retail.categories.schemas import CategoryCreate, CategoryList, CategoryRead, CategoryUpdate
+from retail.kernel.security import AdminUser
+
+router = APIRouter(prefix="/api/categories", tags=["categories"])
+
+
+@router.get("", response_model=CategoryList)
+async def list_categories(uow: ReadUoW) -> CategoryList:
+    found = await service.list_categories(uow)
+    return CategoryList(categories=[CategoryRead.of(c) for c in found], total=len(found))
+
+
+@router.get("/{category_id}", response_model=CategoryRead)
+async def get_category(category: ExistingCategory) -> CategoryRead:
+    return CategoryRead.of(category)
+
+
+@router.post("", response_model=CategoryRead, status_code=status.HTTP_201_CREATED)
+async def create_category(body: CategoryCreate, uow: UoW, _admin: AdminUser) -> CategoryRead:
+    created = await service.create_category(
+        uow, name=body.name, logo=body.logo, description=body.description
+    )
+    return CategoryRead.of(created)
+
+
+@router.patch("/{category_id}", response_model=CategoryRead)
+async def update_category(
+    category_id: str, body: CategoryUpdate, uow: UoW, _admin: AdminUser
+) -> CategoryRead:
+    changes = body.model_dump(exclude_unset=True)
+    if changes.get("description", "") is None:
+        changes["description"] = ""
+    return CategoryRead.of(await service.update_category(uow, category_id, changes))
+
+
+@router.delete("/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_category(category_id: str, uow: UoW, _admin: AdminUser) -> None:
+    await service.delete_category(uow, category_id)

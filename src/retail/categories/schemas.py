@@ -1,0 +1,71 @@
+"""Wire models. Shapes are fixed by DESIGN.md: `{id, name, logo, description, created_at}`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from retail.categories.domain import Category
+
+
+def _not_blank(value: str) -> str:
+    value = " ".join(value.split())
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+Logo = Annotated[str, Field(max_length=2048)]
+Description = Annotated[str, Field(max_length=5000)]
+
+
+class CategoryCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    logo: Logo | None = None
+    description: Description = ""
+
+
+class CategoryUpdate(BaseModel):
+    """Partial update: only the fields sent are applied (`exclude_unset`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    logo: Logo | None = None
+    description: Description | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> CategoryUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send at least one of name, logo, description")
+        if "name" in self.model_fields_set and self.name is None:
+            raise ValueError("name cannot be null")
+        return self
+
+
+class CategoryRead(BaseModel):
+    id: str
+    name: str
+    logo: str | None
+    description: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, category: Category) -> CategoryRead:
+        return cls(
+            id=category.id,
+            name=category.name,
+            logo=category.logo,
+            description=category.description,
+            created_at=category.created_at,
+        )
+
+
+class CategoryList(BaseModel):
+    categories: list[CategoryRead]
+    total: int

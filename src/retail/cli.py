@@ -1,0 +1,144 @@
+"""The `retail` command: run the services and do the operator's chores.
+
+retail up                         every service on its port, Ctrl-C stops them all
+retail serve <service> [--port]   one service
+retail create-admin --email E --password P
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import Any
+
+from retail.kernel.settings import SERVICE_PORTS, Settings, ensure_development_secret
+
+STOP_GRACE_SECONDS = 10.0
+
+
+def available_services() -> list[str]:
+    """The services whose package has a `main` module, in port order."""
+    return [s for s in SERVICE_PORTS if importlib.util.find_spec(f"retail.{s}.main") is not None]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings()
+    port = args.port or settings.port_of(args.service)
+    uvicorn.run(
+        f"retail.{args.service}.main:create_app",
+        factory=True,
+        host=args.host,
+        port=port,
+        workers=args.workers or settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _spawn(service: str, host: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "retail", "serve", service, "--host", host]
+    return subprocess.Popen(command)  # noqa: S603 - our own interpreter and arguments
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children.values():
+        try:
+            child.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.jwt_secret_key is None:
+        ensure_development_secret(settings.data_dir)  # once, before six processes race for it
+    services = args.services or available_services()
+    unknown = sorted(set(services) - set(SERVICE_PORTS))
+    if unknown:
+        print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    children = {name: _spawn(name, args.host) for name in services}
+    host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host  # noqa: S104
+    for name in services:
+        print(f"  {name:<11} http://{host}:{settings.port_of(name)}/docs", flush=True)
+    print("All services started; Ctrl-C stops them.", flush=True)
+    stopping: list[int] = []
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    exit_code = 0
+    while not stopping:
+        dead = [n for n, c in children.items() if c.poll() is not None]
+        if dead:
+            print(f"{', '.join(dead)} exited; stopping the others.", file=sys.stderr, flush=True)
+            exit_code = 1
+            break
+        time.sleep(0.2)
+    _stop_all(children)
+    return exit_code
+
+
+def _create_admin(args: argparse.Namespace) -> int:
+    auth_main = importlib.import_module("retail.auth.main")
+    asyncio.run(auth_main.create_admin(auth_main.AuthSettings(), args.email, args.password))
+    print(f"{args.email} is an admin.")
+    return 0
+
+
+def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retail", description="Retail portal backend")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start every service (Ctrl-C stops them all)")
+    up.add_argument("services", nargs="*", metavar="SERVICE", help="default: all of them")
+    up.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve = sub.add_parser("serve", help="run one service")
+    serve.add_argument("service", choices=list(SERVICE_PORTS))
+    serve.add_argument("--port", type=int, default=None, help="default: <SERVICE>_PORT")
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    serve.add_argument("--workers", type=int, default=None, help="default: WORKERS (1)")
+    admin = sub.add_parser("create-admin", help="create an admin or promote a user")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--password", required=True)
+    for name, handler in commands.items():
+        sub.choices[name].set_defaults(handler=handler)
+    return parser
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "up": _up,
+    "serve": _serve,
+    "create-admin": _create_admin,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser(COMMANDS).parse_args(argv)
+    handler: Any = args.handler
+    return int(handler(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

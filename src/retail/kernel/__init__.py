@@ -1,0 +1,1 @@
+"""The shared kernel: settings, errors, security, storage, HTTP client, observability."""

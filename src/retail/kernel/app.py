@@ -1,0 +1,109 @@
+"""`create_service_app`: what every service's `create_app` builds on.
+
+It gives each service the same middleware, error format, token codec, /health and /ready.
+The service passes its routers and a lifespan that creates its engines and clients and
+registers readiness checks on `app.state.readiness`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from pydantic import BaseModel
+
+from retail.kernel.errors import ServiceUnavailable, install_error_handlers
+from retail.kernel.middleware import RequestContextMiddleware
+from retail.kernel.observability import configure_logging
+from retail.kernel.security import TokenCodec
+from retail.kernel.settings import Settings
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+READY_TIMEOUT_SECONDS = 2.0
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+
+
+class Readiness(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, str]
+
+
+def create_service_app(
+    settings: Settings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    lifespan: ServiceLifespan,
+    openapi_tags: list[dict[str, Any]] | None = None,
+) -> FastAPI:
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+
+    @asynccontextmanager
+    async def kernel_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.tokens = TokenCodec.from_settings(settings)
+        app.state.readiness = {}
+        async with lifespan(app):
+            yield
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=kernel_lifespan,
+        openapi_tags=openapi_tags,
+    )
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    # Added last, so it is outermost: it sees every response, CORS ones included.
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(_probe_router(settings.service_name))
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _probe_router(service: str) -> APIRouter:
+    router = APIRouter(tags=["probes"])
+
+    @router.get("/health", response_model=Health)
+    async def health() -> Health:
+        return Health(status="ok", service=service)
+
+    @router.get("/ready", response_model=Readiness, responses={503: {"description": "Not ready"}})
+    async def ready_check(request: Request) -> Readiness:
+        checks: dict[str, ReadinessCheck] = request.app.state.readiness
+        results = await asyncio.gather(*(_run_check(c) for c in checks.values()))
+        outcome = dict(zip(checks, results, strict=True))
+        if any(r != "ok" for r in results):
+            raise ServiceUnavailable(f"{service} is not ready", details={"checks": outcome})
+        return Readiness(status="ready", service=service, checks=outcome)
+
+    return router
+
+
+async def _run_check(check: ReadinessCheck) -> str:
+    try:
+        await asyncio.wait_for(check(), READY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}"
+    return "ok"

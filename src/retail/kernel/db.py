@@ -1,0 +1,165 @@
+"""SQL storage: engines, SQLite tuning, Alembic at start-up, and the unit-of-work base.
+
+A unit of work rolls back unless the use case commits (cosmicpython). On SQLite a writing
+unit of work starts with BEGIN IMMEDIATE: a deferred transaction that reads and then writes
+fails with SQLITE_BUSY instead of waiting when another writer got there first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, cast
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import DateTime, TypeDecorator, event, text
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from retail.kernel.errors import ServiceUnavailable
+
+logger = logging.getLogger("retail.db")
+
+_READONLY = "retail_readonly"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every back end (SQLite would hand back naive ones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def backend_of(url: str) -> str:
+    """'sqlite', 'postgresql' or 'mongodb': the back end a database URL selects."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in {"mongodb", "mongodb+srv"} or url.startswith("mongodb+srv"):
+        return "mongodb"
+    if scheme in {"sqlite", "postgresql"}:
+        return scheme
+    raise ValueError(f"unsupported database URL scheme {scheme!r}")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    if backend_of(url) != "sqlite":
+        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see _on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        readonly = connection.get_execution_options().get(_READONLY, False)
+        connection.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def migrate(engine: AsyncEngine, script_location: Path) -> None:
+    """Apply the service's Alembic migrations up to head, sharing our connection."""
+
+    def upgrade(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(script_location))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(upgrade)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched: how conditional writes learn whether they won."""
+    return int(cast(CursorResult[Any], result).rowcount)
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    message = str(exc.orig).lower()
+    return "unique" in message or "duplicate key" in message
+
+
+class SqlUnitOfWork:
+    """Base for each service's SQL unit of work; subclasses attach repositories in `_bind`."""
+
+    session: AsyncSession
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, readonly: bool = False):
+        self._sessions = sessions
+        self._readonly = readonly
+
+    def _bind(self, session: AsyncSession) -> None:
+        """Create the repositories over `session`."""
+
+    async def __aenter__(self) -> Self:
+        self.session = self._sessions()
+        if self._readonly:
+            await self.session.connection(execution_options={_READONLY: True})
+        self._bind(self.session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()
+        finally:
+            await self.session.close()
+        if isinstance(exc, OperationalError) and _is_lock_timeout(exc):
+            logger.warning("database busy: %s", exc.orig)
+            raise ServiceUnavailable("The database is busy; try again shortly") from exc
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+
+def _is_lock_timeout(exc: DBAPIError) -> bool:
+    message = str(exc.orig).lower()
+    return "locked" in message or "lock timeout" in message or "deadlock" in message

@@ -1,0 +1,35 @@
+"""`page` (from 1) and `limit` (1..100) as one dependency, and the page arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Query
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    page: int = 1
+    limit: int = DEFAULT_LIMIT
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def total_pages(total: int, limit: int) -> int:
+    return (total + limit - 1) // limit
+
+
+def page_request(
+    page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
+) -> PageRequest:
+    return PageRequest(page=page, limit=limit)
+
+
+Pagination = Annotated[PageRequest, Depends(page_request)]

@@ -1,0 +1,164 @@
+"""Token issuing and verification (PyJWT, pinned algorithm) and the `Annotated` auth dependencies.
+
+Three token kinds, told apart by the `typ` claim:
+- access: issued by auth, verified locally by every service (`CurrentUser`, `AdminUser`);
+- service: minted by a service for its calls to another (`InternalCaller`); signed with a key
+  derived from JWT_SECRET_KEY for that purpose only, so no user token can ever pass as one;
+- refresh tokens are opaque random strings kept (hashed) by auth, not JWTs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from retail.kernel.errors import Forbidden, Unauthorized
+from retail.kernel.settings import Settings
+
+Role = Literal["customer", "admin"]
+ISSUER = "retail-auth"
+SERVICE_AUDIENCE = "retail-internal"
+_LEEWAY_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in user as an access token describes them."""
+
+    user_id: str
+    role: Role
+    session_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+class TokenCodec:
+    def __init__(
+        self,
+        secret: str,
+        algorithm: str = "HS256",
+        *,
+        access_ttl_seconds: int = 1800,
+        service_ttl_seconds: int = 300,
+    ) -> None:
+        self._user_key = secret.encode()
+        self._service_key = hmac.new(
+            self._user_key, b"retail service tokens", hashlib.sha256
+        ).digest()
+        self._algorithm = algorithm
+        self.access_ttl_seconds = access_ttl_seconds
+        self.service_ttl_seconds = service_ttl_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TokenCodec:
+        return cls(
+            settings.signing_secret(),
+            settings.jwt_algorithm,
+            access_ttl_seconds=settings.access_token_expire_minutes * 60,
+            service_ttl_seconds=settings.service_token_expire_seconds,
+        )
+
+    def issue_access(self, user_id: str, role: Role, session_id: str | None = None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "sub": user_id,
+            "role": role,
+            "typ": "access",
+            "iat": now,
+            "exp": now + self.access_ttl_seconds,
+            "jti": uuid.uuid4().hex,
+        }
+        if session_id:
+            claims["sid"] = session_id
+        return jwt.encode(claims, self._user_key, algorithm=self._algorithm)
+
+    def verify_access(self, token: str) -> Principal:
+        claims = self._decode(token, self._user_key, issuer=ISSUER)
+        role = claims.get("role")
+        if claims.get("typ") != "access" or role not in ("customer", "admin"):
+            raise Unauthorized("Invalid or expired token")
+        return Principal(user_id=str(claims["sub"]), role=role, session_id=claims.get("sid"))
+
+    def issue_service(self, caller: str) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": f"retail-{caller}",
+            "sub": f"service:{caller}",
+            "aud": SERVICE_AUDIENCE,
+            "typ": "service",
+            "iat": now,
+            "exp": now + self.service_ttl_seconds,
+        }
+        return jwt.encode(claims, self._service_key, algorithm=self._algorithm)
+
+    def verify_service(self, token: str) -> str:
+        claims = self._decode(token, self._service_key, audience=SERVICE_AUDIENCE)
+        subject = str(claims.get("sub", ""))
+        if claims.get("typ") != "service" or not subject.startswith("service:"):
+            raise Unauthorized("Invalid or expired token")
+        return subject.removeprefix("service:")
+
+    def _decode(
+        self, token: str, key: bytes, *, issuer: str | None = None, audience: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[self._algorithm],  # pinned: never trust the token's own header
+                issuer=issuer,
+                audience=audience,
+                leeway=_LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "sub", "typ"]},
+            )
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid or expired token") from None
+        return claims
+
+
+_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+
+
+def get_token_codec(request: Request) -> TokenCodec:
+    codec: TokenCodec = request.app.state.tokens
+    return codec
+
+
+Tokens = Annotated[TokenCodec, Depends(get_token_codec)]
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def current_principal(credentials: Credentials, tokens: Tokens) -> Principal:
+    if credentials is None:
+        raise Unauthorized()
+    return tokens.verify_access(credentials.credentials)
+
+
+async def admin_principal(
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
+    if not principal.is_admin:
+        raise Forbidden("Admin role required")
+    return principal
+
+
+async def internal_caller(credentials: Credentials, tokens: Tokens) -> str:
+    if credentials is None:
+        raise Unauthorized("Service credentials required")
+    return tokens.verify_service(credentials.credentials)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+AdminUser = Annotated[Principal, Depends(admin_principal)]
+InternalCaller = Annotated[str, Depends(internal_caller)]
