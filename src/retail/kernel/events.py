@@ -10,8 +10,9 @@ ascending `seq`. A follower stores the last `seq` it applied, atomically with wh
 # FastAPI must resolve its `Annotated[..., Depends(reader_dependency)]` from the closure.
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
@@ -27,10 +28,11 @@ from sqlalchemy import (
     Table,
     insert,
     select,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from retail.kernel.db import UtcDateTime
+from retail.kernel.db import UtcDateTime, rows_affected
 from retail.kernel.security import InternalCaller
 
 logger = logging.getLogger("retail.events")
@@ -75,6 +77,36 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("data", JSON, nullable=False),
         Column("occurred_at", UtcDateTime(), nullable=False),
     )
+
+
+def cursor_table(metadata: MetaData) -> Table:
+    """Where a follower keeps the last seq it applied, per feed."""
+    return Table(
+        "feed_cursors",
+        metadata,
+        Column("feed", String(64), primary_key=True),
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), nullable=False),
+    )
+
+
+class SqlCursorStore:
+    """Read and advance a feed cursor inside the caller's transaction."""
+
+    def __init__(self, session: AsyncSession, table: Table) -> None:
+        self._session = session
+        self._table = table
+
+    async def get(self, feed: str) -> int:
+        seq = await self._session.scalar(
+            select(self._table.c.seq).where(self._table.c.feed == feed)
+        )
+        return int(seq or 0)
+
+    async def advance(self, feed: str, seq: int) -> None:
+        t = self._table
+        result = await self._session.execute(update(t).where(t.c.feed == feed).values(seq=seq))
+        if rows_affected(result) == 0:
+            await self._session.execute(insert(t).values(feed=feed, seq=seq))
 
 
 class SqlEventLog:
@@ -189,3 +221,15 @@ class FeedFollower:
                 logger.warning("feed %s: %s; retrying in %.1fs", self.name, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
+
+
+@contextlib.asynccontextmanager
+async def following(*followers: FeedFollower) -> AsyncIterator[None]:
+    """Run followers in the background for the life of an app (use inside its lifespan)."""
+    tasks = [asyncio.create_task(f.run(), name=f"feed:{f.name}") for f in followers]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import httpx
 from retail.kernel.errors import AppError, ServiceUnavailable
 from retail.kernel.events import FEED_PATH, EventFeed
 from retail.kernel.security import TokenCodec
+from retail.kernel.settings import Settings
 
 
 class PeerError(AppError):
@@ -82,3 +84,21 @@ def expect_ok(response: httpx.Response, peer: str) -> None:
         raise ServiceUnavailable(f"The {peer} service is unavailable")
     if response.status_code >= 400:
         raise PeerError(f"The {peer} service answered {response.status_code}")
+
+
+def peer_client(
+    settings: Settings,
+    peer: str,
+    tokens: TokenCodec,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> ServiceClient:
+    """A client for `peer` at its configured URL. Tests pass an ASGI transport per peer to
+    wire services together in one process."""
+    return ServiceClient(
+        peer,
+        settings.url_of(peer),
+        tokens,
+        settings.service_name,
+        timeout=settings.http_timeout_seconds,
+        transport=(transports or {}).get(peer),
+    )
