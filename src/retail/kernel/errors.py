@@ -1,22 +1,20 @@
 """One error hierarchy for every service, mapped by one set of handlers to the wire format.
 
+Unexpected exceptions are answered by `RequestContextMiddleware` (outermost), which knows the
+request id; Starlette's own last-resort handler would render outside our headers.
+
 Wire format: `{"status_code": 404, "error_code": "NOT_FOUND", "message": "...", "details": {...}}`
 (`details` only when there is something useful to add). Nothing here ever renders a traceback.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from retail.kernel.observability import current_request_id
-
-logger = logging.getLogger("retail.errors")
 
 
 class AppError(Exception):
@@ -179,19 +177,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    request_id = current_request_id()
-    logger.exception("unhandled error", extra={"path": request.url.path, "method": request.method})
-    return error_response(
-        500,
-        "INTERNAL_ERROR",
-        f"Internal server error (request id {request_id})",
-        {"request_id": request_id},
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected_error)

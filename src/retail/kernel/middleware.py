@@ -21,6 +21,7 @@ from retail.kernel.errors import error_body
 from retail.kernel.observability import bind_request_id, reset_request_id
 
 logger = logging.getLogger("retail.access")
+error_logger = logging.getLogger("retail.errors")
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _SECURITY_HEADERS = [
@@ -82,7 +83,9 @@ class RequestContextMiddleware:
     ) -> None:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await self._send_error(send, state, 413, "PAYLOAD_TOO_LARGE", self._too_large())
+            await self._send_error(
+                send, state, request_id, 413, "PAYLOAD_TOO_LARGE", self._too_large()
+            )
             return
         no_store = scope["path"].startswith(self.no_store_prefix)
         received = 0
@@ -111,12 +114,14 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, capped_receive, decorated_send)
         except BodyTooLarge:
-            await self._send_error(send, state, 413, "PAYLOAD_TOO_LARGE", self._too_large())
+            await self._send_error(
+                send, state, request_id, 413, "PAYLOAD_TOO_LARGE", self._too_large()
+            )
         except Exception:
-            logger.exception("unhandled error", extra={"path": scope["path"]})
+            error_logger.exception("unhandled error", extra={"path": scope["path"]})
             message = f"Internal server error (request id {request_id})"
             await self._send_error(
-                send, state, 500, "INTERNAL_ERROR", message, {"request_id": request_id}
+                send, state, request_id, 500, "INTERNAL_ERROR", message, {"request_id": request_id}
             )
 
     def _too_large(self) -> str:
@@ -126,6 +131,7 @@ class RequestContextMiddleware:
         self,
         send: Send,
         state: MutableMapping[str, Any],
+        request_id: str,
         status: int,
         code: str,
         message: str,
@@ -140,6 +146,7 @@ class RequestContextMiddleware:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store"),
+            (b"x-request-id", request_id.encode()),
             *_SECURITY_HEADERS,
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})

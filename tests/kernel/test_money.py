@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from retail.kernel.money import (
+    from_cents,
+    line_tax_cents,
+    percent_from_basis_points,
+    tax_basis_points,
+    to_cents,
+)
+from retail.kernel.pagination import PageRequest, total_pages
+
+
+def test_cents_round_trip_exactly() -> None:
+    assert to_cents(Decimal("19.99")) == 1999
+    assert from_cents(1999) == 19.99
+    assert from_cents(10) == 0.1
+    assert to_cents(Decimal("0.1")) + to_cents(Decimal("0.2")) == 30
+    with pytest.raises(ValueError, match="two decimals"):
+        to_cents(Decimal("1.005"))
+
+
+def test_tax_is_rounded_half_up_once_per_line() -> None:
+    # 3 x 0.35 at 7.25 % = 0.076125 -> 8 cents (not 3 x round(2.5375) = 9)
+    assert line_tax_cents(35, 3, tax_basis_points(Decimal("7.25"))) == 8
+    assert line_tax_cents(50, 1, 1000) == 5  # exactly .5 of a cent? 0.05 -> 5
+    assert line_tax_cents(5, 1, 1000) == 1  # 0.5 cent rounds half up
+    assert line_tax_cents(1999, 2, 0) == 0
+    assert percent_from_basis_points(725) == 7.25
+
+
+@pytest.mark.parametrize(
+    ("total", "limit", "pages"), [(0, 20, 0), (1, 20, 1), (45, 20, 3), (40, 20, 2)]
+)
+def test_total_pages(total: int, limit: int, pages: int) -> None:
+    assert total_pages(total, limit) == pages
+
+
+def test_offset() -> None:
+    assert PageRequest(page=3, limit=20).offset == 40

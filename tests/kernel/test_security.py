@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+
+from retail.kernel.errors import Unauthorized
+from retail.kernel.security import TokenCodec
+
+SECRET = "s" * 64  # long enough for HS512 too, which one test forges with
+codec = TokenCodec(SECRET, access_ttl_seconds=60)
+
+
+def test_access_token_round_trip() -> None:
+    principal = codec.verify_access(codec.issue_access("u1", "admin", "fam-1"))
+    assert (principal.user_id, principal.role, principal.session_id) == ("u1", "admin", "fam-1")
+    assert principal.is_admin
+
+
+def test_service_and_access_tokens_are_not_interchangeable() -> None:
+    with pytest.raises(Unauthorized):
+        codec.verify_service(codec.issue_access("u1", "admin"))
+    with pytest.raises(Unauthorized):
+        codec.verify_access(codec.issue_service("orders"))
+    assert codec.verify_service(codec.issue_service("orders")) == "orders"
+
+
+def test_a_user_token_signed_as_a_service_with_the_user_key_fails() -> None:
+    forged = jwt.encode(
+        {
+            "sub": "service:orders",
+            "typ": "service",
+            "aud": "retail-internal",
+            "iat": int(time.time()),
+            "exp": int(time.time()) + 60,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthorized):
+        codec.verify_service(forged)
+
+
+def test_algorithm_is_pinned_none_is_refused() -> None:
+    claims = {
+        "sub": "u1",
+        "role": "admin",
+        "typ": "access",
+        "iss": "retail-auth",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 60,
+    }
+
+    def b64(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    unsigned = f"{b64({'alg': 'none', 'typ': 'JWT'})}.{b64(claims)}."
+    with pytest.raises(Unauthorized):
+        codec.verify_access(unsigned)
+    other_alg = jwt.encode(claims, SECRET, algorithm="HS512")
+    with pytest.raises(Unauthorized):
+        codec.verify_access(other_alg)
+
+
+def test_expired_wrong_key_and_garbage_are_refused() -> None:
+    expired = TokenCodec(SECRET, access_ttl_seconds=-60).issue_access("u1", "customer")
+    for token in [expired, TokenCodec("o" * 48).issue_access("u1", "customer"), "x.y.z", ""]:
+        with pytest.raises(Unauthorized):
+            codec.verify_access(token)
+
+
+def test_unknown_role_is_refused() -> None:
+    now = int(time.time())
+    token = jwt.encode(
+        {
+            "sub": "u1",
+            "role": "root",
+            "typ": "access",
+            "iss": "retail-auth",
+            "iat": now,
+            "exp": now + 60,
+        },
+        SECRET,
+        algorithm="HS256",
+    )
+    with pytest.raises(Unauthorized):
+        codec.verify_access(token)
