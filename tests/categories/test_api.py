@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import admin_headers, assert_error, bearer, make_settings, serve, service_headers
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app
+from tests.support import admin_headers, assert_error, bearer, make_settings, serve, service_headers
 
 ADMIN = admin_headers()
 
