@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures. Timing is measured here, never asserted in tests."""
