@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, format, types, architecture rules, then every test.
+# The whole test suite: lint, format, types, architecture rules, then every test on the
+# embedded SQLite default, and again on PostgreSQL when TEST_DATABASE_URL names a server
+# (e.g. postgresql+asyncpg://postgres@127.0.0.1:5432/test; a database is created and dropped).
 # Extra arguments go to pytest (e.g. ./run_tests.sh -k orders -x).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -8,4 +10,9 @@ echo "== ruff";          uv run --frozen ruff check .
 echo "== ruff format";   uv run --frozen ruff format --check .
 echo "== mypy";          uv run --frozen mypy
 echo "== import rules";  uv run --frozen lint-imports
-echo "== pytest";        uv run --frozen pytest "$@"
+echo "== pytest (SQLite)"
+env -u TEST_DATABASE_URL uv run --frozen pytest "$@"
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+  echo "== pytest (PostgreSQL: ${TEST_DATABASE_URL%%@*}@...)"
+  uv run --frozen pytest "$@"
+fi

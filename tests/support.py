@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,9 +17,23 @@ from retail.kernel.security import Role, TokenCodec
 from retail.kernel.settings import Settings
 
 SECRET = "test-signing-secret-that-is-long-enough-for-hs256-0123456789"
+# Set TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test to run the suites on
+# PostgreSQL; conftest.py then creates a database for the run and names it here.
+TEST_DATABASE_ENV = "TEST_DATABASE_URL"
+RUN_DATABASE_ENV = "RETAIL_TEST_RUN_DATABASE_URL"
 S = TypeVar("S", bound=Settings)
 
 tokens = TokenCodec(SECRET)
+
+
+def database_overrides(data_dir: Path) -> dict[str, Any]:
+    """On PostgreSQL runs: the run's database, and a schema prefix per data dir, so that
+    settings made twice for one data dir (a restart, a second process) share their data."""
+    url = os.environ.get(RUN_DATABASE_ENV)
+    if not url:
+        return {}
+    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return {"database_url": url, "database_schema_prefix": f"t{digest}_"}
 
 
 def make_settings(cls: type[S], data_dir: Path, **overrides: Any) -> S:
@@ -28,6 +44,7 @@ def make_settings(cls: type[S], data_dir: Path, **overrides: Any) -> S:
         "log_format": "text",
         "log_level": "WARNING",
         "retail_env": "test",
+        **database_overrides(data_dir),
         **overrides,
     }
     return cls(_env_file=None, **values)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from retail.kernel.settings import SERVICE_PORTS
-from tests.support import SECRET
+from tests.support import SECRET, database_overrides
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -37,6 +37,7 @@ def system_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str,
     and peer URLs of this test's system."""
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
     env.update(DATA_DIR=str(data_dir), JWT_SECRET_KEY=SECRET, LOG_LEVEL="WARNING")
+    env.update({k.upper(): str(v) for k, v in database_overrides(data_dir).items()})
     for service, port in ports.items():
         env[f"{service.upper()}_PORT"] = str(port)
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port}"

@@ -13,7 +13,7 @@ from retail.categories.config import CategoriesSettings
 from retail.categories.dependencies import event_reader
 from retail.categories.router import router
 from retail.kernel.app import create_service_app
-from retail.kernel.db import create_engine, migrate, ping, session_factory
+from retail.kernel.db import engine_for, migrate, ping, session_factory
 from retail.kernel.events import feed_router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,7 +24,7 @@ def create_app(settings: CategoriesSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings.resolved_database_url())
+        engine = engine_for(settings)
         await migrate(engine, MIGRATIONS)
         app.state.sessions = session_factory(engine)
         app.state.readiness["database"] = partial(ping, engine)

@@ -26,10 +26,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from retail.kernel.errors import ServiceUnavailable
+from retail.kernel.settings import Settings
 
 logger = logging.getLogger("retail.db")
 
 _READONLY = "retail_readonly"
+_SCHEMA = "retail_schema"
+# Any constant works: it names the lock that serialises migrations of one database.
+_MIGRATION_LOCK = 7_301_105
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
@@ -62,9 +66,24 @@ def backend_of(url: str) -> str:
     raise ValueError(f"unsupported database URL scheme {scheme!r}")
 
 
-def create_engine(url: str) -> AsyncEngine:
+def engine_for(settings: Settings) -> AsyncEngine:
+    """The service's engine: its own SQLite file, or its own schema on PostgreSQL."""
+    return create_engine(settings.resolved_database_url(), schema=settings.database_schema())
+
+
+def create_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    if backend_of(url) == "postgresql":
+        server_settings = {"search_path": schema} if schema else {}
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"server_settings": server_settings},
+            execution_options={_SCHEMA: schema},
+        )
     if backend_of(url) != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        raise ValueError(f"{url.split(':', 1)[0]} is not an SQL back end")
     path = url.split("///", 1)[1] if "///" in url else ""
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -105,6 +124,12 @@ async def migrate(engine: AsyncEngine, script_location: Path) -> None:
         command.upgrade(config, "head")
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes may start at once: one migrates, the others wait, then no-op.
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            schema = engine.sync_engine.get_execution_options().get(_SCHEMA)
+            if schema:
+                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await connection.run_sync(upgrade)
 
 

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Table,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,6 +39,7 @@ from retail.kernel.security import InternalCaller
 logger = logging.getLogger("retail.events")
 
 FEED_PATH = "/internal/events"
+_OUTBOX_LOCK = 7_301_106
 MAX_FEED_BATCH = 1000
 
 
@@ -115,6 +117,12 @@ class SqlEventLog:
         self._table = table
 
     async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None:
+        if self._session.get_bind().dialect.name == "postgresql":
+            # Sequence values are handed out at insert but become visible at commit, so a
+            # follower could pass seq 8 before seq 7 commits and never see 7. Holding this
+            # lock until commit makes seq order and commit order the same. (SQLite already
+            # serialises writers.)
+            await self._session.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
         await self._session.execute(
             insert(self._table).values(
                 type=event_type, key=key, data=data, occurred_at=datetime.now(UTC)

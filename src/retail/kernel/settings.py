@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = None
     # Set by each subclass through its own `<SERVICE>_DATABASE_URL` alias.
     service_database_url: str | None = None
+    # On PostgreSQL each service keeps its tables in its own schema (prefix + service name),
+    # so one DATABASE_URL can serve all six without their tables meeting.
+    database_schema_prefix: str = Field("", pattern=r"^[a-z0-9_]{0,30}$")
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
@@ -115,6 +118,9 @@ class Settings(BaseSettings):
         if url:
             return url
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{self.service_name}.db').as_posix()}"
+
+    def database_schema(self) -> str:
+        return f"{self.database_schema_prefix}{self.service_name}"
 
     def media_dir(self) -> Path:
         return self.data_dir / "media"
