@@ -34,7 +34,12 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = Settings()
-    port = args.port or settings.port_of(args.service)
+    if args.service not in SERVICE_PORTS:
+        print(f"name a service ({', '.join(SERVICE_PORTS)}) or set SERVICE", file=sys.stderr)
+        return 2
+    # PORT is what container platforms (Railway, Heroku-likes) hand a process.
+    platform_port = os.environ.get("PORT")
+    port = args.port or (int(platform_port) if platform_port else settings.port_of(args.service))
     uvicorn.run(
         f"retail.{args.service}.main:create_app",
         factory=True,
@@ -115,8 +120,10 @@ def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argpars
     up.add_argument("services", nargs="*", metavar="SERVICE", help="default: all of them")
     up.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve = sub.add_parser("serve", help="run one service")
-    serve.add_argument("service", choices=list(SERVICE_PORTS))
-    serve.add_argument("--port", type=int, default=None, help="default: <SERVICE>_PORT")
+    serve.add_argument(
+        "service", nargs="?", default=os.environ.get("SERVICE"), help="default: $SERVICE"
+    )
+    serve.add_argument("--port", type=int, default=None, help="default: $PORT, <SERVICE>_PORT")
     serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     serve.add_argument("--workers", type=int, default=None, help="default: WORKERS (1)")
     admin = sub.add_parser("create-admin", help="create an admin or promote a user")
