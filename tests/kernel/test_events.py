@@ -92,7 +92,7 @@ async def test_sql_outbox_and_cursor_in_one_transaction(tmp_path: Path) -> None:
 
     async with SqlUnitOfWork(sessions) as uow:
         await SqlEventLog(uow.session, outbox).append("a.b", "k", {"x": 1})
-        await SqlCursorStore(uow.session, cursors).advance("feed", 5)
+        assert await SqlCursorStore(uow.session, cursors).advance_from("feed", 0, 5)
         # no commit: both are rolled back
     async with SqlUnitOfWork(sessions, readonly=True) as uow:
         assert await SqlEventLog(uow.session, outbox).read_after(0, 10) == []
@@ -100,8 +100,11 @@ async def test_sql_outbox_and_cursor_in_one_transaction(tmp_path: Path) -> None:
 
     async with SqlUnitOfWork(sessions) as uow:
         await SqlEventLog(uow.session, outbox).append("a.b", "k", {"x": 1})
-        await SqlCursorStore(uow.session, cursors).advance("feed", 5)
-        await SqlCursorStore(uow.session, cursors).advance("feed", 6)
+        store = SqlCursorStore(uow.session, cursors)
+        assert await store.advance_from("feed", 0, 5)
+        assert not await store.advance_from("feed", 0, 9)  # someone else's stale view
+        assert not await store.advance_from("feed", 4, 9)
+        assert await store.advance_from("feed", 5, 6)
         await uow.commit()
     async with SqlUnitOfWork(sessions, readonly=True) as uow:
         events = await SqlEventLog(uow.session, outbox).read_after(0, 10)

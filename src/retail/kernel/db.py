@@ -7,7 +7,11 @@ fails with SQLITE_BUSY instead of waiting when another writer got there first.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -114,8 +118,43 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+@asynccontextmanager
+async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across processes and within one.
+
+    Two processes opening a fresh file at once can both switch it to WAL and both run the
+    CREATE TABLEs; and Alembic keeps its context in a global, so two migrations in one process
+    must not interleave. A non-blocking flock polled with asyncio.sleep covers both without
+    ever blocking the event loop.
+    """
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    # A local lock file opens instantly; only the wait for the lock must not block the loop.
+    with open(f"{database}.migrate-lock", "a") as handle:  # noqa: ASYNC230
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 async def migrate(engine: AsyncEngine, script_location: Path) -> None:
-    """Apply the service's Alembic migrations up to head, sharing our connection."""
+    """Apply the service's Alembic migrations up to head, one process at a time."""
+    if engine.dialect.name == "sqlite":
+        async with _sqlite_migration_lock(engine):
+            await _upgrade(engine, script_location)
+    else:
+        await _upgrade(engine, script_location)
+
+
+async def _upgrade(engine: AsyncEngine, script_location: Path) -> None:
 
     def upgrade(connection: Connection) -> None:
         config = Config()

@@ -31,6 +31,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from retail.kernel.db import UtcDateTime, rows_affected
@@ -104,11 +105,26 @@ class SqlCursorStore:
         )
         return int(seq or 0)
 
-    async def advance(self, feed: str, seq: int) -> None:
+    async def advance_from(self, feed: str, expected: int, seq: int) -> bool:
+        """Move the cursor from `expected` to `seq`; False if another process moved it first.
+
+        With several processes following one feed into one database, an unconditional
+        write would let two of them apply the same batch: the loser must roll back.
+        """
         t = self._table
-        result = await self._session.execute(update(t).where(t.c.feed == feed).values(seq=seq))
-        if rows_affected(result) == 0:
-            await self._session.execute(insert(t).values(feed=feed, seq=seq))
+        result = await self._session.execute(
+            update(t).where(t.c.feed == feed, t.c.seq == expected).values(seq=seq)
+        )
+        if rows_affected(result) == 1:
+            return True
+        if expected != 0:
+            return False
+        try:  # the feed's first batch: the primary key lets only one process insert it
+            async with self._session.begin_nested():
+                await self._session.execute(insert(t).values(feed=feed, seq=seq))
+        except IntegrityError:
+            return False
+        return True
 
 
 class SqlEventLog:

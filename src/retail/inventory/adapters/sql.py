@@ -1,0 +1,290 @@
+"""SQL adapter: tables, the repositories (domain objects in and out), the unit of work.
+
+Stock only moves through single conditional UPDATEs whose `rows affected` decide; the
+CHECK (stock >= 0) is the last line of defence should any write ever get that wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from retail.inventory.domain import Movement, Page, Reservation, ReservationLine, StockLevel
+from retail.inventory.exceptions import ReservationExists
+from retail.kernel.db import SqlUnitOfWork, UtcDateTime, is_unique_violation, rows_affected
+from retail.kernel.events import SqlCursorStore, SqlEventLog, cursor_table, outbox_table
+
+metadata = MetaData()
+
+stock_levels = Table(
+    "stock_levels",
+    metadata,
+    Column("product_id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("category_id", String(64), nullable=True),
+    Column("stock", Integer, nullable=False),
+    Column("low_stock_threshold", Integer, nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("stock >= 0", name="ck_stock_levels_stock_not_negative"),
+    CheckConstraint(
+        "low_stock_threshold IS NULL OR low_stock_threshold >= 0",
+        name="ck_stock_levels_threshold_not_negative",
+    ),
+    Index("ix_stock_levels_title", "title", "product_id"),
+)
+stock_movements = Table(
+    "stock_movements",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("product_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("before", Integer, nullable=False),
+    Column("after", Integer, nullable=False),
+    Column("change", Integer, nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("order_id", String(64), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_stock_movements_product_id", "product_id", "id"),
+)
+reservations = Table(
+    "reservations",
+    metadata,
+    Column("order_id", String(64), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("released_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('reserved', 'released')", name="ck_reservations_status"),
+)
+reservation_lines = Table(
+    "reservation_lines",
+    metadata,
+    Column(
+        "order_id",
+        String(64),
+        ForeignKey("reservations.order_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("product_id", String(64), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    PrimaryKeyConstraint("order_id", "product_id", name="pk_reservation_lines"),
+    CheckConstraint("quantity > 0", name="ck_reservation_lines_quantity_positive"),
+)
+outbox = outbox_table(metadata)
+feed_cursors = cursor_table(metadata)
+
+
+def _level(row: RowMapping) -> StockLevel:
+    return StockLevel(**row)
+
+
+def _movement(row: RowMapping) -> Movement:
+    # `change` is stored for readers of the table; the domain derives it.
+    return Movement(**{key: value for key, value in row.items() if key != "change"})
+
+
+class SqlStockRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, level: StockLevel) -> bool:
+        if await self.get(level.product_id) is not None:
+            return False
+        await self._session.execute(insert(stock_levels).values(asdict(level)))
+        return True
+
+    async def get(self, product_id: str) -> StockLevel | None:
+        result = await self._session.execute(
+            select(stock_levels).where(stock_levels.c.product_id == product_id)
+        )
+        row = result.mappings().first()
+        return _level(row) if row else None
+
+    async def page(self, *, low_stock: int | None, offset: int, limit: int) -> Page[StockLevel]:
+        condition: ColumnElement[bool] = true()
+        if low_stock is not None:
+            own = func.coalesce(stock_levels.c.low_stock_threshold, low_stock)
+            condition = stock_levels.c.stock <= own
+        total = await self._session.scalar(
+            select(func.count()).select_from(stock_levels).where(condition)
+        )
+        rows = await self._session.execute(
+            select(stock_levels)
+            .where(condition)
+            .order_by(stock_levels.c.title, stock_levels.c.product_id)
+            .offset(offset)
+            .limit(limit)
+        )
+        return Page([_level(row) for row in rows.mappings()], int(total or 0))
+
+    async def describe(
+        self, product_id: str, title: str, category_id: str | None, now: datetime
+    ) -> bool:
+        return await self._update(product_id, title=title, category_id=category_id, updated_at=now)
+
+    async def compare_and_set(
+        self, product_id: str, expected: int, stock: int, now: datetime
+    ) -> bool:
+        return await self._update(
+            product_id, stock_levels.c.stock == expected, stock=stock, updated_at=now
+        )
+
+    async def set_threshold(self, product_id: str, threshold: int | None) -> None:
+        await self._update(product_id, low_stock_threshold=threshold)
+
+    async def decrement(self, product_id: str, quantity: int, now: datetime) -> int | None:
+        taken = await self._update(
+            product_id,
+            stock_levels.c.stock >= quantity,
+            stock=stock_levels.c.stock - quantity,
+            updated_at=now,
+        )
+        return await self._stock_of(product_id) if taken else None
+
+    async def increment(self, product_id: str, quantity: int, now: datetime) -> int | None:
+        given = await self._update(
+            product_id, stock=stock_levels.c.stock + quantity, updated_at=now
+        )
+        return await self._stock_of(product_id) if given else None
+
+    async def remove(self, product_id: str) -> bool:
+        result = await self._session.execute(
+            delete(stock_levels).where(stock_levels.c.product_id == product_id)
+        )
+        return rows_affected(result) > 0
+
+    async def _update(self, product_id: str, *conditions: Any, **values: Any) -> bool:
+        """One conditional UPDATE; whether it matched a row is the answer."""
+        result = await self._session.execute(
+            update(stock_levels)
+            .where(stock_levels.c.product_id == product_id, *conditions)
+            .values(**values)
+        )
+        return rows_affected(result) == 1
+
+    async def _stock_of(self, product_id: str) -> int | None:
+        # Read after our own write: the row is write-locked by this transaction, so this
+        # is exactly the value our UPDATE left.
+        stock = await self._session.scalar(
+            select(stock_levels.c.stock).where(stock_levels.c.product_id == product_id)
+        )
+        return None if stock is None else int(stock)
+
+
+class SqlMovementRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, movement: Movement) -> None:
+        values = asdict(movement) | {"change": movement.change}
+        del values["id"]  # the database numbers movements: that is their order
+        await self._session.execute(insert(stock_movements).values(values))
+
+    async def page(self, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
+        mine = stock_movements.c.product_id == product_id
+        total = await self._session.scalar(
+            select(func.count()).select_from(stock_movements).where(mine)
+        )
+        rows = await self._session.execute(
+            select(stock_movements)
+            .where(mine)
+            .order_by(stock_movements.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return Page([_movement(row) for row in rows.mappings()], int(total or 0))
+
+
+class SqlReservationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, reservation: Reservation) -> None:
+        try:
+            await self._session.execute(
+                insert(reservations).values(
+                    order_id=reservation.order_id,
+                    status=reservation.status,
+                    created_at=reservation.created_at,
+                )
+            )
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise ReservationExists() from None
+            raise
+        order_id = reservation.order_id
+        rows = [
+            {"order_id": order_id, "product_id": line.product_id, "quantity": line.quantity}
+            for line in reservation.lines
+        ]
+        if rows:
+            await self._session.execute(insert(reservation_lines), rows)
+
+    async def get(self, order_id: str) -> Reservation | None:
+        found = await self._session.execute(
+            select(reservations).where(reservations.c.order_id == order_id)
+        )
+        row = found.mappings().first()
+        if row is None:
+            return None
+        lines = await self._session.execute(
+            select(reservation_lines.c.product_id, reservation_lines.c.quantity)
+            .where(reservation_lines.c.order_id == order_id)
+            .order_by(reservation_lines.c.product_id)
+        )
+        return Reservation(
+            order_id=row["order_id"],
+            status=row["status"],
+            lines=tuple(ReservationLine(p, q) for p, q in lines),
+            created_at=row["created_at"],
+        )
+
+    async def mark_released(self, order_id: str, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(reservations)
+            .where(reservations.c.order_id == order_id, reservations.c.status == "reserved")
+            .values(status="released", released_at=now)
+        )
+        return rows_affected(result) == 1
+
+
+class InventoryUnitOfWork(SqlUnitOfWork):
+    stock: SqlStockRepository
+    movements: SqlMovementRepository
+    reservations: SqlReservationRepository
+    cursors: SqlCursorStore
+    events: SqlEventLog
+
+    def _bind(self, session: AsyncSession) -> None:
+        self.stock = SqlStockRepository(session)
+        self.movements = SqlMovementRepository(session)
+        self.reservations = SqlReservationRepository(session)
+        self.cursors = SqlCursorStore(session, feed_cursors)
+        self.events = SqlEventLog(session, outbox)

@@ -1,0 +1,87 @@
+"""Composition root of the inventory service (port 8004)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retail.inventory import service
+from retail.inventory.adapters.sql import InventoryUnitOfWork
+from retail.inventory.clients import product_changes, products_client
+from retail.inventory.config import InventorySettings
+from retail.inventory.dependencies import event_reader
+from retail.inventory.router import internal_router, router
+from retail.kernel.app import create_service_app
+from retail.kernel.db import engine_for, migrate, ping, session_factory
+from retail.kernel.events import Event, FeedFollower, feed_router, following
+from retail.kernel.http import ServiceClient
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_app(
+    settings: InventorySettings | None = None,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    settings = settings or InventorySettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_for(settings)
+        await migrate(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        app.state.sessions = sessions
+        app.state.readiness["database"] = partial(ping, engine)
+        products = products_client(settings, app.state.tokens, transports)
+        followers = {
+            service.PRODUCTS_FEED: products_follower(products, sessions, settings.feed_poll_seconds)
+        }
+        app.state.followers = followers
+        running: AbstractAsyncContextManager[None] = (
+            following(*followers.values()) if settings.follow_feeds else nullcontext()
+        )
+        try:
+            async with running:
+                yield
+        finally:
+            await products.aclose()
+            await engine.dispose()
+
+    return create_service_app(
+        settings,
+        title="Retail inventory service",
+        description="Stock levels (their only owner), reservations of orders, stock history, "
+        "and the stock feed.",
+        routers=[router, internal_router, feed_router(event_reader)],
+        lifespan=lifespan,
+    )
+
+
+def products_follower(
+    products: ServiceClient, sessions: async_sessionmaker[AsyncSession], interval: float
+) -> FeedFollower:
+    """Creates, renames and removes levels as products change; its cursor lives in
+    inventory's database and moves in the same transaction as the levels."""
+
+    async def load_cursor() -> int:
+        uow = InventoryUnitOfWork(sessions, readonly=True)
+        return await service.feed_cursor(uow, service.PRODUCTS_FEED)
+
+    async def apply(events: Sequence[Event]) -> None:
+        uow = InventoryUnitOfWork(sessions)
+        await service.apply_product_changes(uow, product_changes(events))
+
+    return FeedFollower(
+        service.PRODUCTS_FEED,
+        products.read_events,
+        load_cursor,
+        apply,
+        interval_seconds=interval,
+    )

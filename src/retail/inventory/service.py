@@ -1,0 +1,316 @@
+"""Use cases. Each owns its transaction; every movement writes a history row and a
+`stock.changed` event in the same transaction as the stock it moved (outbox)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from retail.inventory.domain import (
+    INITIAL_REASON,
+    PRODUCTS_ACTOR,
+    PRODUCTS_SET_REASON,
+    RELEASED_REASON,
+    RESERVED_REASON,
+    Movement,
+    Page,
+    ProductChange,
+    ProductCreated,
+    ProductUpdated,
+    ReleaseOutcome,
+    Reservation,
+    ReservationLine,
+    StockLevel,
+    Threshold,
+    merge_lines,
+)
+from retail.inventory.exceptions import (
+    InsufficientStock,
+    ProductNotFound,
+    ReservationExists,
+    ReservationReleased,
+    StockChanged,
+    UnknownProduct,
+)
+from retail.inventory.ports import UnitOfWork
+from retail.kernel.errors import ServiceUnavailable
+from retail.kernel.events import Event
+
+logger = logging.getLogger("retail.inventory")
+
+PRODUCTS_FEED = "products"
+# Losing a race repeatedly only happens on back ends that do not serialize writers
+# (PostgreSQL); SQLite's BEGIN IMMEDIATE means the first attempt always wins.
+MAX_ATTEMPTS = 5
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+async def list_levels(
+    uow: UnitOfWork, *, low_stock: int | None, offset: int, limit: int
+) -> Page[StockLevel]:
+    async with uow:
+        return await uow.stock.page(low_stock=low_stock, offset=offset, limit=limit)
+
+
+async def get_level(uow: UnitOfWork, product_id: str) -> StockLevel:
+    async with uow:
+        level = await uow.stock.get(product_id)
+    if level is None:
+        raise ProductNotFound()
+    return level
+
+
+async def history(uow: UnitOfWork, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
+    """A removed product keeps its history; only a product never seen is a 404."""
+    async with uow:
+        page = await uow.movements.page(product_id, offset=offset, limit=limit)
+        if page.total == 0 and await uow.stock.get(product_id) is None:
+            raise ProductNotFound()
+    return page
+
+
+async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
+    async with uow:
+        return await uow.events.read_after(after, limit)
+
+
+# --- admin ------------------------------------------------------------------------------
+
+
+async def set_stock(
+    uow: UnitOfWork,
+    product_id: str,
+    *,
+    stock: int,
+    reason: str,
+    actor: str,
+    expected: int | None = None,
+    threshold: Threshold | None = None,
+) -> StockLevel:
+    now = datetime.now(UTC)
+    async with uow:
+        before = await _swap_stock(uow, product_id, stock, expected, now)
+        if threshold is not None:
+            await uow.stock.set_threshold(product_id, threshold.value)
+        await _record(
+            uow, Movement(product_id, "admin_set", before, stock, reason, actor, None, now)
+        )
+        level = await uow.stock.get(product_id)
+        await uow.commit()
+    assert level is not None  # we hold the write lock on it
+    return level
+
+
+async def _swap_stock(
+    uow: UnitOfWork, product_id: str, stock: int, expected: int | None, now: datetime
+) -> int:
+    """Compare-and-set the level and return what it was. Without `expected`, compare with
+    the value just read, so the history's `before` is exact even if a reservation slips in."""
+    if expected is not None:
+        if await uow.stock.compare_and_set(product_id, expected, stock, now):
+            return expected
+        actual = await uow.stock.get(product_id)
+        if actual is None:
+            raise ProductNotFound()
+        raise StockChanged(details={"expected": expected, "actual": actual.stock})
+    for _ in range(MAX_ATTEMPTS):
+        current = await uow.stock.get(product_id)
+        if current is None:
+            raise ProductNotFound()
+        if await uow.stock.compare_and_set(product_id, current.stock, stock, now):
+            return current.stock
+    raise ServiceUnavailable("The stock is changing too fast; try again")
+
+
+# --- reservations (orders -> inventory) ------------------------------------------------
+
+
+async def reserve_stock(
+    uow: UnitOfWork, order_id: str, lines: Sequence[ReservationLine], *, actor: str
+) -> Reservation:
+    """All lines or none, once per order_id; a repeat answers as the first call did."""
+    wanted = merge_lines(lines)
+    try:
+        return await _reserve_once(uow, order_id, wanted, actor)
+    except ReservationExists:
+        # A concurrent call with this order_id committed first: answer as its repeat.
+        async with uow:
+            existing = await uow.reservations.get(order_id)
+        if existing is None:
+            raise
+        return _as_repeat(existing)
+
+
+async def _reserve_once(
+    uow: UnitOfWork, order_id: str, lines: tuple[ReservationLine, ...], actor: str
+) -> Reservation:
+    now = datetime.now(UTC)
+    async with uow:
+        existing = await uow.reservations.get(order_id)
+        if existing is not None:
+            return _as_repeat(existing)
+        reservation = Reservation(order_id, "reserved", lines, now)
+        # Inserted before any stock moves: the order_id key is the guard against duplicates.
+        await uow.reservations.add(reservation)
+        for line in lines:
+            await _take(uow, line, order_id, actor, now)
+        await uow.commit()
+    return reservation
+
+
+def _as_repeat(existing: Reservation) -> Reservation:
+    if existing.status == "released":
+        raise ReservationReleased(details={"order_id": existing.order_id})
+    return existing
+
+
+async def _take(
+    uow: UnitOfWork, line: ReservationLine, order_id: str, actor: str, now: datetime
+) -> None:
+    after = await uow.stock.decrement(line.product_id, line.quantity, now)
+    if after is None:
+        # Only to explain the refusal; the conditional write above already decided it.
+        level = await uow.stock.get(line.product_id)
+        if level is None:
+            raise UnknownProduct(details={"product_id": line.product_id})
+        raise InsufficientStock(
+            details={
+                "product_id": line.product_id,
+                "requested": line.quantity,
+                "available": level.stock,
+            }
+        )
+    before = after + line.quantity
+    movement = Movement(
+        line.product_id, "reservation", before, after, RESERVED_REASON, actor, order_id, now
+    )
+    await _record(uow, movement)
+
+
+async def release_reservation(uow: UnitOfWork, order_id: str, *, actor: str) -> ReleaseOutcome:
+    """Give the order's stock back once. 'released', or 'none' if nothing was reserved."""
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            return await _release_once(uow, order_id, actor)
+        except ReservationExists:
+            continue  # its reservation committed while we fenced it: release that one
+    raise ServiceUnavailable("The reservation is changing; try again")
+
+
+async def _release_once(uow: UnitOfWork, order_id: str, actor: str) -> ReleaseOutcome:
+    now = datetime.now(UTC)
+    async with uow:
+        reservation = await uow.reservations.get(order_id)
+        if reservation is None:
+            # Fence the order_id: a reserve call still on its way (a slow or retried one)
+            # must not take stock for an order that has been given up.
+            await uow.reservations.add(Reservation(order_id, "released", (), now))
+            await uow.commit()
+            return "none"
+        if not await uow.reservations.mark_released(order_id, now):
+            return "released"  # released before: nothing more to give back
+        for line in reservation.lines:
+            await _give_back(uow, line, order_id, actor, now)
+        await uow.commit()
+    return "released"
+
+
+async def _give_back(
+    uow: UnitOfWork, line: ReservationLine, order_id: str, actor: str, now: datetime
+) -> None:
+    after = await uow.stock.increment(line.product_id, line.quantity, now)
+    if after is None:
+        logger.info("release of order %s: product %s is gone", order_id, line.product_id)
+        return
+    before = after - line.quantity
+    movement = Movement(
+        line.product_id, "release", before, after, RELEASED_REASON, actor, order_id, now
+    )
+    await _record(uow, movement)
+
+
+async def get_reservation(uow: UnitOfWork, order_id: str) -> Reservation | None:
+    async with uow:
+        return await uow.reservations.get(order_id)
+
+
+async def _record(uow: UnitOfWork, movement: Movement) -> None:
+    await uow.movements.add(movement)
+    await uow.events.append("stock.changed", movement.product_id, movement.as_event_data())
+
+
+# --- following the products feed -------------------------------------------------------
+
+
+async def feed_cursor(uow: UnitOfWork, feed: str) -> int:
+    async with uow:
+        return await uow.cursors.get(feed)
+
+
+async def apply_product_changes(
+    uow: UnitOfWork, batch: Sequence[tuple[int, ProductChange | None]]
+) -> int:
+    """Apply a batch of (seq, change) from the products feed with its cursor, in one
+    transaction; what another process already applied is skipped. Returns how many
+    events were new. `None` stands for an event type inventory does not need."""
+    for _ in range(MAX_ATTEMPTS):
+        applied = await _apply_once(uow, batch)
+        if applied is not None:
+            return applied
+    raise ServiceUnavailable("Another process keeps applying the products feed")
+
+
+async def _apply_once(
+    uow: UnitOfWork, batch: Sequence[tuple[int, ProductChange | None]]
+) -> int | None:
+    now = datetime.now(UTC)
+    async with uow:
+        cursor = await uow.cursors.get(PRODUCTS_FEED)
+        fresh = [(seq, change) for seq, change in batch if seq > cursor]
+        if not fresh:
+            return 0
+        if not await uow.cursors.advance_from(PRODUCTS_FEED, cursor, fresh[-1][0]):
+            return None  # another process moved the cursor meanwhile: read it again
+        for _, change in fresh:
+            if change is not None:
+                await _apply_product_change(uow, change, now)
+        await uow.commit()
+    return len(fresh)
+
+
+async def _apply_product_change(uow: UnitOfWork, change: ProductChange, now: datetime) -> None:
+    if isinstance(change, ProductCreated):
+        await _create_level(uow, change, now)
+    elif isinstance(change, ProductUpdated):
+        await _update_level(uow, change, now)
+    elif await uow.stock.remove(change.product_id):
+        await uow.events.append(
+            "stock.removed", change.product_id, {"product_id": change.product_id}
+        )
+
+
+async def _create_level(uow: UnitOfWork, change: ProductCreated, now: datetime) -> None:
+    pid, stock = change.product_id, change.initial_stock
+    level = StockLevel(pid, change.title, change.category_id, stock, None, now)
+    if await uow.stock.add(level):
+        await _record(
+            uow, Movement(pid, "initial", 0, stock, INITIAL_REASON, PRODUCTS_ACTOR, None, now)
+        )
+
+
+async def _update_level(uow: UnitOfWork, change: ProductUpdated, now: datetime) -> None:
+    pid, stock = change.product_id, change.stock_set
+    if not await uow.stock.describe(pid, change.title, change.category_id, now):
+        logger.warning("product.updated for %s, which has no stock level", pid)
+        return
+    if stock is not None:
+        before = await _swap_stock(uow, pid, stock, None, now)
+        await _record(
+            uow,
+            Movement(
+                pid, "admin_set", before, stock, PRODUCTS_SET_REASON, PRODUCTS_ACTOR, None, now
+            ),
+        )
