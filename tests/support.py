@@ -7,9 +7,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
@@ -21,30 +22,69 @@ SECRET = "test-signing-secret-that-is-long-enough-for-hs256-0123456789"
 # PostgreSQL; conftest.py then creates a database for the run and names it here.
 TEST_DATABASE_ENV = "TEST_DATABASE_URL"
 RUN_DATABASE_ENV = "RETAIL_TEST_RUN_DATABASE_URL"
+# Set TEST_MONGODB_URI=nx (nx-27017, started for the run by conftest.py) or to a server's URL
+# (mongodb://127.0.0.1:27017) to run the services that have a MongoDB adapter on MongoDB;
+# conftest.py names the run's server, with a database name for the run, here.
+TEST_MONGODB_ENV = "TEST_MONGODB_URI"
+RUN_MONGODB_ENV = "RETAIL_TEST_RUN_MONGODB_URI"
+NX = "nx"
+# The services whose tests follow the MongoDB switch. Add yours when its Mongo adapter lands.
+MONGODB_SERVICES = frozenset({"inventory"})
 S = TypeVar("S", bound=Settings)
+Backend = Literal["sql", "mongodb"]
 
 tokens = TokenCodec(SECRET)
 
 
-def database_overrides(data_dir: Path) -> dict[str, Any]:
-    """On PostgreSQL runs: the run's database, and a schema prefix per data dir, so that
-    settings made twice for one data dir (a restart, a second process) share their data."""
-    url = os.environ.get(RUN_DATABASE_ENV)
+def mongodb_requested() -> bool:
+    return bool(os.environ.get(TEST_MONGODB_ENV))
+
+
+def on_nx() -> bool:
+    """Whether this run's MongoDB is the nx-27017 stand-in."""
+    return os.environ.get(TEST_MONGODB_ENV) == NX
+
+
+def reachable_backends() -> list[Backend]:
+    """What a contract suite runs on: SQL always (SQLite, or the run's PostgreSQL when
+    TEST_DATABASE_URL is set), and MongoDB when TEST_MONGODB_URI is set."""
+    return ["sql", "mongodb"] if mongodb_requested() else ["sql"]
+
+
+def nx_defect(reason: str, *, applies: bool = True) -> pytest.MarkDecorator:
+    """xfail, strictly, where the stand-in is wrong and real MongoDB is not: on nx only."""
+    return pytest.mark.xfail(applies and on_nx(), reason=f"nx-27017: {reason}", strict=True)
+
+
+def database_overrides(
+    data_dir: Path, service: str = "", backend: Backend | None = None
+) -> dict[str, Any]:
+    """The run's server, if any, and a schema prefix per data dir (a schema on PostgreSQL, a
+    database name on MongoDB), so that settings made twice for one data dir (a restart, a
+    second process) share their data. `backend=None` follows the run's switches."""
+    if backend is None:
+        backend = "mongodb" if mongodb_requested() and service in MONGODB_SERVICES else "sql"
+    url = os.environ.get(RUN_MONGODB_ENV if backend == "mongodb" else RUN_DATABASE_ENV)
     if not url:
+        if backend == "mongodb":
+            raise RuntimeError(f"no MongoDB for this run: set {TEST_MONGODB_ENV}")
         return {}
     digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
     return {"database_url": url, "database_schema_prefix": f"t{digest}_"}
 
 
-def make_settings(cls: type[S], data_dir: Path, **overrides: Any) -> S:
-    """Settings for a test: own data dir, a fixed secret, nothing read from the environment."""
+def make_settings(
+    cls: type[S], data_dir: Path, *, backend: Backend | None = None, **overrides: Any
+) -> S:
+    """Settings for a test: own data dir, a fixed secret, nothing read from the environment.
+    The database is the run's (see `database_overrides`), or `backend`'s when given."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "jwt_secret_key": SECRET,
         "log_format": "text",
         "log_level": "WARNING",
         "retail_env": "test",
-        **database_overrides(data_dir),
+        **database_overrides(data_dir, cls.service_name, backend),
         **overrides,
     }
     return cls(_env_file=None, **values)

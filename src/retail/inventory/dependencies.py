@@ -1,29 +1,38 @@
 """`Annotated` dependencies: the unit of work per request, loading a level by product id
-(404 if absent), the low-stock default, and the feed reader."""
+(404 if absent), the low-stock default, and the feed reader.
+
+The lifespan keeps a `UnitOfWorkFactory` on `app.state.unit_of_work` for the configured
+back end (SQL or MongoDB); nothing here or in the router knows which one it is."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
 from retail.inventory import service
-from retail.inventory.adapters.sql import InventoryUnitOfWork
 from retail.inventory.config import InventorySettings
 from retail.inventory.domain import StockLevel
+from retail.inventory.ports import UnitOfWork
 from retail.kernel.events import Event, EventReader
 
 
-def unit_of_work(request: Request) -> InventoryUnitOfWork:
-    return InventoryUnitOfWork(request.app.state.sessions)
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
 
 
-def read_only_unit_of_work(request: Request) -> InventoryUnitOfWork:
-    return InventoryUnitOfWork(request.app.state.sessions, readonly=True)
+def unit_of_work(request: Request) -> UnitOfWork:
+    factory: UnitOfWorkFactory = request.app.state.unit_of_work
+    return factory()
 
 
-UoW = Annotated[InventoryUnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[InventoryUnitOfWork, Depends(read_only_unit_of_work)]
+def read_only_unit_of_work(request: Request) -> UnitOfWork:
+    factory: UnitOfWorkFactory = request.app.state.unit_of_work
+    return factory(readonly=True)
+
+
+UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
+ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
 def low_stock_default(request: Request) -> int:
