@@ -25,10 +25,11 @@ def total_pages(total: int, limit: int) -> int:
     return (total + limit - 1) // limit
 
 
-def page_request(
+async def page_request(
     page: Annotated[int, Query(ge=1, le=1_000_000, description="Page number, from 1")] = 1,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page")] = DEFAULT_LIMIT,
 ) -> PageRequest:
+    # async although it awaits nothing: FastAPI runs a plain `def` dependency in its thread pool.
     return PageRequest(page=page, limit=limit)
 
 

@@ -130,7 +130,9 @@ class TokenCodec:
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
 
 
-def get_token_codec(request: Request) -> TokenCodec:
+async def get_token_codec(request: Request) -> TokenCodec:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per
+    # authenticated request for what is an attribute read.
     codec: TokenCodec = request.app.state.tokens
     return codec
 
