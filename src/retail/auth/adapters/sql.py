@@ -1,0 +1,286 @@
+"""SQL adapter: tables, the repositories (domain objects in and out), the unit of work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import ColumnElement
+
+from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.exceptions import EmailTaken
+from retail.kernel.db import SqlUnitOfWork, UtcDateTime, is_unique_violation, rows_affected
+from retail.kernel.security import Role
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # Stored normalised (trimmed, lowercased), so the unique index is case-insensitive.
+    Column("email", String(320), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    CheckConstraint("role IN ('customer', 'admin')", name="ck_users_role"),
+    Index("uq_users_email", "email", unique=True),
+    Index("ix_users_created_at", "created_at", "id"),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("family_id", String(36), nullable=False),
+    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("issued_at", UtcDateTime(), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("used_at", UtcDateTime(), nullable=True),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    Index("uq_refresh_tokens_token_hash", "token_hash", unique=True),
+    Index("ix_refresh_tokens_family_id", "family_id"),
+    Index("ix_refresh_tokens_user_id", "user_id"),
+)
+
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    # "account:<sha256>" or "address:<sha256>"
+    Column("key", String(80), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", UtcDateTime(), nullable=False),
+    Column("locked_until", UtcDateTime(), nullable=True),
+    Index("ix_login_throttle_last_failure_at", "last_failure_at"),
+)
+
+
+def _user(row: RowMapping) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        role=cast(Role, row["role"]),
+        password_hash=row["password_hash"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _refresh_token(row: RowMapping) -> RefreshToken:
+    return RefreshToken(**{column.name: row[column.name] for column in refresh_tokens.columns})
+
+
+class SqlUserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, user: User) -> None:
+        values = {c.name: getattr(user, c.name) for c in users.columns}
+        try:
+            await self._session.execute(insert(users).values(values))
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise EmailTaken() from None
+            raise
+
+    async def get(self, user_id: str) -> User | None:
+        return await self._one(users.c.id == user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        return await self._one(users.c.email == email)
+
+    async def page(self, *, offset: int, limit: int) -> Page[User]:
+        total = await self._session.scalar(select(func.count()).select_from(users))
+        result = await self._session.execute(
+            select(users)
+            .order_by(users.c.created_at.desc(), users.c.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return Page([_user(row) for row in result.mappings()], int(total or 0))
+
+    async def update_profile(
+        self, user_id: str, now: datetime, *, name: str | None, password_hash: str | None
+    ) -> bool:
+        changes: dict[str, object] = {"updated_at": now}
+        if name is not None:
+            changes["name"] = name
+        if password_hash is not None:
+            changes["password_hash"] = password_hash
+        result = await self._session.execute(
+            update(users).where(users.c.id == user_id).values(changes)
+        )
+        return rows_affected(result) == 1
+
+    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool:
+        result = await self._session.execute(
+            update(users).where(users.c.id == user_id).values(role=role, updated_at=now)
+        )
+        return rows_affected(result) == 1
+
+    async def lock_admin_ids(self) -> list[str]:
+        # FOR UPDATE renders on PostgreSQL (in id order, so two lockers cannot deadlock);
+        # on SQLite the BEGIN IMMEDIATE writer lock already holds.
+        result = await self._session.execute(
+            select(users.c.id).where(users.c.role == "admin").order_by(users.c.id).with_for_update()
+        )
+        return list(result.scalars())
+
+    async def _one(self, condition: ColumnElement[bool]) -> User | None:
+        row = (await self._session.execute(select(users).where(condition))).mappings().first()
+        return _user(row) if row else None
+
+
+class SqlRefreshTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, token: RefreshToken) -> None:
+        values = {c.name: getattr(token, c.name) for c in refresh_tokens.columns}
+        await self._session.execute(insert(refresh_tokens).values(values))
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        result = await self._session.execute(
+            select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash)
+        )
+        row = result.mappings().first()
+        return _refresh_token(row) if row else None
+
+    async def use(self, token_id: str, now: datetime) -> bool:
+        t = refresh_tokens
+        result = await self._session.execute(
+            update(t)
+            .where(t.c.id == token_id, t.c.used_at.is_(None), t.c.revoked_at.is_(None))
+            .values(used_at=now)
+        )
+        return rows_affected(result) == 1
+
+    async def revoke_family(self, family_id: str, now: datetime) -> int:
+        t = refresh_tokens
+        return await self._revoke(t.c.family_id == family_id, now)
+
+    async def revoke_user_families(
+        self, user_id: str, now: datetime, *, keep_family: str | None
+    ) -> int:
+        t = refresh_tokens
+        condition: ColumnElement[bool] = t.c.user_id == user_id
+        if keep_family is not None:
+            condition = and_(condition, t.c.family_id != keep_family)
+        return await self._revoke(condition, now)
+
+    async def purge_expired_families(self, now: datetime) -> int:
+        t = refresh_tokens
+        dead = select(t.c.family_id).group_by(t.c.family_id).having(func.max(t.c.expires_at) < now)
+        result = await self._session.execute(delete(t).where(t.c.family_id.in_(dead)))
+        return rows_affected(result)
+
+    async def _revoke(self, condition: ColumnElement[bool], now: datetime) -> int:
+        t = refresh_tokens
+        result = await self._session.execute(
+            update(t).where(condition, t.c.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        return rows_affected(result)
+
+
+class SqlLoginThrottle:
+    """One row per key; every change is a single statement the database serialises."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def admit(self, key: str, policy: ThrottlePolicy, now: datetime) -> datetime | None:
+        t = login_throttle
+        quiet_since = now - policy.window
+        quiet = and_(
+            t.c.last_failure_at < quiet_since,
+            or_(t.c.locked_until.is_(None), t.c.locked_until < quiet_since),
+        )
+        # Insert the first failure, or count one more (from 1 again after a quiet window),
+        # but only where no lock holds: a locked key gets no row back and nothing counted.
+        statement = (
+            self._insert()
+            .values(key=key, failures=1, last_failure_at=now, locked_until=None)
+            .on_conflict_do_update(
+                index_elements=[t.c.key],
+                set_={
+                    "failures": case((quiet, 1), else_=t.c.failures + 1),
+                    "last_failure_at": now,
+                },
+                where=or_(t.c.locked_until.is_(None), t.c.locked_until <= now),
+            )
+            .returning(t.c.failures)
+        )
+        failures = await self._session.scalar(statement)
+        if failures is None:
+            locked_until: datetime | None = await self._session.scalar(
+                select(t.c.locked_until).where(t.c.key == key)
+            )
+            return locked_until
+        lock = policy.lock_after(failures)
+        if lock:  # the upsert holds the row (PostgreSQL) or the database (SQLite) till commit
+            await self._session.execute(
+                update(t).where(t.c.key == key).values(locked_until=now + lock)
+            )
+        return None
+
+    async def forgive(self, key: str) -> None:
+        t = login_throttle
+        await self._session.execute(
+            update(t).where(t.c.key == key, t.c.failures > 0).values(failures=t.c.failures - 1)
+        )
+
+    async def clear(self, key: str) -> None:
+        await self._session.execute(delete(login_throttle).where(login_throttle.c.key == key))
+
+    async def purge_quiet(self, before: datetime) -> int:
+        t = login_throttle
+        result = await self._session.execute(
+            delete(t).where(
+                t.c.last_failure_at < before,
+                or_(t.c.locked_until.is_(None), t.c.locked_until < before),
+            )
+        )
+        return rows_affected(result)
+
+    def _insert(self) -> postgresql.Insert | sqlite.Insert:
+        # ON CONFLICT ... DO UPDATE ... WHERE: the same on both, but each dialect has its own.
+        if self._session.get_bind().dialect.name == "postgresql":
+            return postgresql.insert(login_throttle)
+        return sqlite.insert(login_throttle)
+
+
+class AuthUnitOfWork(SqlUnitOfWork):
+    users: SqlUserRepository
+    refresh_tokens: SqlRefreshTokenRepository
+    throttle: SqlLoginThrottle
+
+    def _bind(self, session: AsyncSession) -> None:
+        self.users = SqlUserRepository(session)
+        self.refresh_tokens = SqlRefreshTokenRepository(session)
+        self.throttle = SqlLoginThrottle(session)

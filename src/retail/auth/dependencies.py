@@ -1,0 +1,59 @@
+"""`Annotated` dependencies: the unit of work per request, the use cases' context, the
+client's address, and the signed-in user's account."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from retail.auth import service
+from retail.auth.adapters.sql import AuthUnitOfWork
+from retail.auth.config import AuthSettings
+from retail.auth.domain import User
+from retail.auth.service import AuthContext
+from retail.kernel.security import CurrentUser
+
+
+def unit_of_work(request: Request) -> AuthUnitOfWork:
+    return AuthUnitOfWork(request.app.state.sessions)
+
+
+def read_only_unit_of_work(request: Request) -> AuthUnitOfWork:
+    return AuthUnitOfWork(request.app.state.sessions, readonly=True)
+
+
+UoW = Annotated[AuthUnitOfWork, Depends(unit_of_work)]
+ReadUoW = Annotated[AuthUnitOfWork, Depends(read_only_unit_of_work)]
+
+
+def auth_context(request: Request) -> AuthContext:
+    context: AuthContext = request.app.state.auth
+    return context
+
+
+Context = Annotated[AuthContext, Depends(auth_context)]
+
+
+def client_address(request: Request) -> str:
+    """The peer's address, or with TRUSTED_PROXY_HOPS=n the one our n-th proxy saw: the
+    n-th X-Forwarded-For entry from the right. Entries further left are whatever the
+    client chose to send, so they are never used."""
+    settings: AuthSettings = request.app.state.settings
+    peer = request.client.host if request.client else "unknown"
+    hops = settings.trusted_proxy_hops
+    forwarded = request.headers.get("x-forwarded-for")
+    if not hops or not forwarded:
+        return peer
+    entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+    return entries[-min(hops, len(entries))] if entries else peer
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+async def current_account(principal: CurrentUser, uow: ReadUoW) -> User:
+    return await service.get_account(uow, principal.user_id)
+
+
+CurrentAccount = Annotated[User, Depends(current_account)]

@@ -1,0 +1,163 @@
+"""Auth in domain terms: users, refresh tokens in families, and the login throttle's rules."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, TypeVar
+
+from email_validator import EmailNotValidError, validate_email
+
+from retail.kernel.security import Role
+
+T = TypeVar("T")
+
+MIN_PASSWORD_CHARS = 8
+# bcrypt reads at most 72 bytes; a longer password would be silently truncated, so refuse it.
+MAX_PASSWORD_BYTES = 72
+MAX_NAME_CHARS = 100
+MAX_EMAIL_CHARS = 254
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
+
+
+@dataclass(slots=True)
+class User:
+    id: str
+    email: str
+    name: str
+    role: Role
+    password_hash: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(slots=True)
+class RefreshToken:
+    """One link of a family: each refresh uses it up and adds the next link.
+
+    Only the SHA-256 of the token is kept; the token itself exists only in the client.
+    """
+
+    id: str
+    family_id: str
+    user_id: str
+    token_hash: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    def is_expired(self, now: datetime) -> bool:
+        return now >= self.expires_at
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a successful login or refresh hands the client."""
+
+    user: User
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottlePolicy:
+    free_failures: int
+    window: timedelta
+    max_lock: timedelta
+
+    def lock_after(self, failures: int) -> timedelta:
+        """How long a key stays locked once it has counted `failures`."""
+        over = failures - self.free_failures
+        if over <= 0:
+            return timedelta(0)
+        # Past this exponent the cap applies anyway; do not build huge integers.
+        seconds = 2 ** min(over, 40)
+        return min(timedelta(seconds=seconds), self.max_lock)
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleKey:
+    """One counter of login failures: `account:<sha256 of the email>` or
+    `address:<sha256 of the address>`. Hashed, so the throttle table holds no personal
+    data and every key has the same length whatever a client sends."""
+
+    key: str
+    policy: ThrottlePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class LoginKeys:
+    """The counters one sign-in attempt is charged to: its account and its client address."""
+
+    email: str
+    account: ThrottleKey
+    address: ThrottleKey
+
+    @classmethod
+    def of(
+        cls, email: str, address: str, account: ThrottlePolicy, by_address: ThrottlePolicy
+    ) -> LoginKeys:
+        return cls(
+            email,
+            ThrottleKey(f"account:{_digest(email)}", account),
+            ThrottleKey(f"address:{_digest(address)}", by_address),
+        )
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    """The one spelling an address is stored and looked up under: unique case-insensitively."""
+    return unicodedata.normalize("NFC", email.strip()).lower()
+
+
+def email_problem(email: str) -> str | None:
+    """Why an address is refused, or None. Syntax only: no DNS lookups on the request path.
+    `test_environment` admits *.test addresses, which the demo data and tests use."""
+    try:
+        validate_email(email.strip(), check_deliverability=False, test_environment=True)
+    except EmailNotValidError as exc:
+        return str(exc)
+    if len(normalize_email(email)) > MAX_EMAIL_CHARS:  # lowercasing can lengthen a string
+        return f"must be at most {MAX_EMAIL_CHARS} characters"
+    return None
+
+
+def password_problem(password: str) -> str | None:
+    """Why a new password is refused, or None. Never quotes the password."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        return f"must be at least {MIN_PASSWORD_CHARS} characters"
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        return f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8"
+    return None
+
+
+def name_problem(name: str) -> str | None:
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        return f"must be 1 to {MAX_NAME_CHARS} characters"
+    return None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    # A plain hash suffices (no salt, no stretching): the token has 256 random bits.
+    return hashlib.sha256(token.encode()).hexdigest()

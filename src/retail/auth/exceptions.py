@@ -1,0 +1,60 @@
+from retail.kernel.errors import (
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
+
+
+class EmailTaken(Conflict):
+    error_code = "EMAIL_TAKEN"
+    message = "An account with this email already exists"
+
+
+class InvalidCredentials(Unauthorized):
+    """The same answer for an unknown email and a wrong password."""
+
+    error_code = "INVALID_CREDENTIALS"
+    message = "Invalid email or password"
+
+
+class InvalidRefreshToken(Unauthorized):
+    """Unknown, expired, revoked: the client cannot tell which, and need not."""
+
+    error_code = "INVALID_REFRESH_TOKEN"
+    message = "Invalid or expired refresh token"
+
+
+class TokenReused(Unauthorized):
+    error_code = "TOKEN_REUSED"
+    message = "This refresh token was already used; the session is revoked, sign in again"
+
+
+class AccountGone(Unauthorized):
+    """A valid access token for a user that no longer exists."""
+
+    error_code = "ACCOUNT_NOT_FOUND"
+    message = "The account of this token no longer exists"
+
+
+class CurrentPasswordIncorrect(ValidationFailed):
+    """422, not 401: the access token is fine, and clients treat a 401 as "sign in again"."""
+
+    error_code = "CURRENT_PASSWORD_INCORRECT"
+    message = "current_password is not the account's password"
+
+
+class LoginThrottled(TooManyRequests):
+    error_code = "TOO_MANY_ATTEMPTS"
+    message = "Too many failed sign-in attempts; try again later"
+
+
+class UserNotFound(NotFound):
+    error_code = "USER_NOT_FOUND"
+    message = "User not found"
+
+
+class LastAdmin(Conflict):
+    error_code = "LAST_ADMIN"
+    message = "The last admin cannot be demoted"

@@ -1,0 +1,125 @@
+"""Composition root of the auth service (port 8001)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager, suppress
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from retail.auth import service
+from retail.auth.adapters.passwords import BcryptHasher
+from retail.auth.adapters.sql import AuthUnitOfWork
+from retail.auth.config import AuthSettings
+from retail.auth.domain import ThrottlePolicy
+from retail.auth.router import router
+from retail.auth.service import AuthContext, AuthPolicy
+from retail.kernel.app import create_service_app
+from retail.kernel.db import engine_for, migrate, ping, session_factory
+from retail.kernel.security import TokenCodec
+
+__all__ = ["AuthSettings", "create_admin", "create_app"]
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+logger = logging.getLogger("retail.auth")
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    settings = settings or AuthSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _database(settings) as engine:
+            sessions = session_factory(engine)
+            app.state.sessions = sessions
+            app.state.readiness["database"] = partial(ping, engine)
+            context = await auth_context(settings, app.state.tokens)
+            app.state.auth = context
+            if settings.admin_email and settings.admin_password:
+                await service.ensure_admin(
+                    AuthUnitOfWork(sessions),
+                    context,
+                    email=settings.admin_email,
+                    password=settings.admin_password.get_secret_value(),
+                    name=settings.admin_name,
+                )
+            async with _purging(partial(_purge, sessions, context), settings):
+                yield
+
+    return create_service_app(
+        settings,
+        title="Retail auth service",
+        description="Accounts, sign-in with rotating refresh tokens, and user administration.",
+        routers=[router],
+        lifespan=lifespan,
+    )
+
+
+async def create_admin(settings: AuthSettings, email: str, password: str) -> None:
+    """`retail create-admin`: create the admin, or promote the user with this email."""
+    async with _database(settings) as engine:
+        context = await auth_context(settings, TokenCodec.from_settings(settings))
+        await service.ensure_admin(
+            AuthUnitOfWork(session_factory(engine)),
+            context,
+            email=email,
+            password=password,
+            name=settings.admin_name,
+        )
+
+
+async def auth_context(settings: AuthSettings, tokens: TokenCodec) -> AuthContext:
+    window = timedelta(seconds=settings.login_window_seconds)
+    max_lock = timedelta(seconds=settings.login_max_lock_seconds)
+    policy = AuthPolicy(
+        refresh_ttl=timedelta(days=settings.refresh_token_expire_days),
+        account=ThrottlePolicy(settings.login_free_failures_per_account, window, max_lock),
+        address=ThrottlePolicy(settings.login_free_failures_per_address, window, max_lock),
+    )
+    return AuthContext(await BcryptHasher.create(settings.bcrypt_rounds), tokens, policy)
+
+
+@asynccontextmanager
+async def _database(settings: AuthSettings) -> AsyncIterator[AsyncEngine]:
+    engine = engine_for(settings)
+    try:
+        await migrate(engine, MIGRATIONS)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def _purge(sessions: async_sessionmaker[AsyncSession], context: AuthContext) -> None:
+    keys, families = await service.purge_stale(AuthUnitOfWork(sessions), context)
+    if keys or families:
+        logger.info("purged %d throttle keys and %d token families", keys, families)
+
+
+@asynccontextmanager
+async def _purging(
+    purge: Callable[[], Awaitable[None]], settings: AuthSettings
+) -> AsyncIterator[None]:
+    """Forget quiet throttle keys and dead token families now and then, so that guessing
+    at random emails or never signing out cannot grow the tables without end."""
+
+    async def loop() -> None:
+        while True:
+            try:
+                await purge()
+            except Exception as exc:  # a busy database now is no reason to stop purging
+                logger.warning("purge failed: %s", exc)
+            await asyncio.sleep(settings.login_window_seconds)
+
+    task = asyncio.create_task(loop(), name="auth:purge")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,120 @@
+"""The repositories, unit of work and password hasher that the use cases need; adapters
+implement them.
+
+Whatever several processes may race on (a new email, a token's rotation, a failure count)
+is decided by the database in one conditional write, never by a value read earlier.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.kernel.security import Role
+
+
+class UserRepository(Protocol):
+    async def add(self, user: User) -> None:
+        """Store a new user; raises `EmailTaken` if the email is used (unique index)."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def get_by_email(self, email: str) -> User | None:
+        """`email` is already normalised."""
+
+    async def page(self, *, offset: int, limit: int) -> Page[User]:
+        """Users, newest first."""
+
+    async def update_profile(
+        self, user_id: str, now: datetime, *, name: str | None, password_hash: str | None
+    ) -> bool:
+        """Write only the fields given (and updated_at), so a concurrent change of the
+        others is never overwritten with a stale copy; False if there is no such user."""
+
+    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool: ...
+
+    async def lock_admin_ids(self) -> list[str]:
+        """The admins' ids, locked until the transaction ends (SELECT ... FOR UPDATE on
+        PostgreSQL; SQLite's writer lock already holds), so two demotions cannot each
+        see the other's admin and leave none."""
+
+
+class RefreshTokenRepository(Protocol):
+    async def add(self, token: RefreshToken) -> None: ...
+
+    async def find(self, token_hash: str) -> RefreshToken | None: ...
+
+    async def use(self, token_id: str, now: datetime) -> bool:
+        """Mark it used if it is neither used nor revoked; False if another request got
+        there first. This conditional write is what lets only one of two refreshes win."""
+
+    async def revoke_family(self, family_id: str, now: datetime) -> int: ...
+
+    async def revoke_user_families(
+        self, user_id: str, now: datetime, *, keep_family: str | None
+    ) -> int:
+        """Revoke every live token of the user except those of `keep_family`."""
+
+    async def purge_expired_families(self, now: datetime) -> int:
+        """Delete families whose every token has expired; live families keep their used
+        tokens, so reuse of any of them is still detected."""
+
+
+class LoginThrottle(Protocol):
+    async def admit(self, key: str, policy: ThrottlePolicy, now: datetime) -> datetime | None:
+        """Count one attempt against `key`, atomically, unless the key is locked.
+
+        None when admitted (the attempt is counted as a failure until `forgive` or `clear`;
+        crossing the policy's free failures sets the lock). When locked: nothing is counted
+        and the answer is when the lock ends."""
+
+    async def forgive(self, key: str) -> None:
+        """Take back one admitted attempt (it succeeded)."""
+
+    async def clear(self, key: str) -> None: ...
+
+    async def purge_quiet(self, before: datetime) -> int:
+        """Forget keys with no failure and no lock since `before`."""
+
+
+class UnitOfWork(Protocol):
+    # Read-only properties, so an adapter may narrow them to its own repository types.
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def refresh_tokens(self) -> RefreshTokenRepository: ...
+
+    @property
+    def throttle(self) -> LoginThrottle: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+class PasswordHasher(Protocol):
+    async def hash(self, password: str) -> str: ...
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        """With no hash (unknown user), spend the same time on a dummy one and say False."""
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Whether the hash was made at another cost than the configured one."""
+
+
+class AccessTokens(Protocol):
+    """What the use cases need of the kernel's `TokenCodec`."""
+
+    access_ttl_seconds: int
+
+    def issue_access(self, user_id: str, role: Role, session_id: str | None = None) -> str: ...

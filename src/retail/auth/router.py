@@ -1,0 +1,130 @@
+"""HTTP layer: parse, call a use case, shape the answer. No queries, no commits here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, status
+
+from retail.auth import service
+from retail.auth.dependencies import ClientAddress, Context, CurrentAccount, ReadUoW, UoW
+from retail.auth.schemas import (
+    AccountUpdate,
+    LoginRequest,
+    LogoutRequest,
+    RefreshRequest,
+    RegisterRequest,
+    RoleUpdate,
+    TokenPair,
+    UserList,
+    UserRead,
+)
+from retail.kernel.pagination import Pagination, total_pages
+from retail.kernel.security import AdminUser, CurrentUser
+
+router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"description": "Not signed in"}}
+_ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    **_UNAUTHORIZED,
+    403: {"description": "Admins only"},
+}
+
+
+@router.post(
+    "/register",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={409: {"description": "EMAIL_TAKEN"}},
+)
+async def register(body: RegisterRequest, uow: UoW, ctx: Context) -> UserRead:
+    user = await service.register(
+        uow, ctx, email=body.email, name=body.name, password=body.password
+    )
+    return UserRead.of(user)
+
+
+@router.post(
+    "/login",
+    response_model=TokenPair,
+    responses={
+        401: {"description": "INVALID_CREDENTIALS"},
+        429: {"description": "TOO_MANY_ATTEMPTS, with Retry-After"},
+    },
+)
+async def login(body: LoginRequest, uow: UoW, ctx: Context, address: ClientAddress) -> TokenPair:
+    session = await service.login(
+        uow, ctx, email=body.email, password=body.password, address=address
+    )
+    return TokenPair.of(session)
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses={401: {"description": "INVALID_REFRESH_TOKEN or TOKEN_REUSED"}},
+)
+async def refresh(body: RefreshRequest, uow: UoW, ctx: Context) -> TokenPair:
+    return TokenPair.of(await service.refresh(uow, ctx, body.refresh_token))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(body: LogoutRequest, uow: UoW, ctx: Context) -> None:
+    await service.logout(uow, ctx, body.refresh_token)
+
+
+@router.get("/me", response_model=UserRead, responses=_UNAUTHORIZED)
+async def read_me(account: CurrentAccount) -> UserRead:
+    return UserRead.of(account)
+
+
+@router.patch(
+    "/me",
+    response_model=UserRead,
+    responses={
+        **_UNAUTHORIZED,
+        422: {"description": "VALIDATION_ERROR or CURRENT_PASSWORD_INCORRECT"},
+        429: {"description": "TOO_MANY_ATTEMPTS (wrong current_password), with Retry-After"},
+    },
+)
+async def update_me(
+    body: AccountUpdate, principal: CurrentUser, uow: UoW, ctx: Context, address: ClientAddress
+) -> UserRead:
+    user = await service.update_account(
+        uow,
+        ctx,
+        user_id=principal.user_id,
+        session_id=principal.session_id,
+        address=address,
+        name=body.name,
+        password=body.password,
+        current_password=body.current_password,
+    )
+    return UserRead.of(user)
+
+
+@router.get("/users", response_model=UserList, responses=_ADMIN_ONLY)
+async def list_users(uow: ReadUoW, page: Pagination, _admin: AdminUser) -> UserList:
+    found = await service.list_users(uow, offset=page.offset, limit=page.limit)
+    return UserList(
+        users=[UserRead.of(u) for u in found.items],
+        total=found.total,
+        page=page.page,
+        limit=page.limit,
+        total_pages=total_pages(found.total, page.limit),
+    )
+
+
+@router.patch(
+    "/users/{user_id}",
+    response_model=UserRead,
+    responses={
+        **_ADMIN_ONLY,
+        404: {"description": "USER_NOT_FOUND"},
+        409: {"description": "LAST_ADMIN"},
+    },
+)
+async def change_role(
+    user_id: str, body: RoleUpdate, uow: UoW, ctx: Context, _admin: AdminUser
+) -> UserRead:
+    return UserRead.of(await service.change_role(uow, ctx, user_id, body.role))

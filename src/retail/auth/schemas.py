@@ -1,0 +1,149 @@
+"""Wire models. Shapes are fixed by DESIGN.md: the user is `{id, email, name, role,
+created_at}`; login and refresh answer `{access_token, refresh_token, token_type, user}`.
+
+Validation messages never quote a password (the kernel's handler never echoes values)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from retail.auth.domain import (
+    Session,
+    User,
+    email_problem,
+    name_problem,
+    normalize_email,
+    password_problem,
+)
+from retail.kernel.security import Role
+
+
+def _rule(problem: Callable[[str], str | None]) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        found = problem(value)
+        if found:
+            raise ValueError(found)
+        return value
+
+    return check
+
+
+def _valid_email(value: str) -> str:
+    return normalize_email(_rule(email_problem)(value))
+
+
+def _valid_name(value: str) -> str:
+    return _rule(name_problem)(value.strip())
+
+
+# Bounds first, so a megabyte of "email" is refused before any parsing.
+Email = Annotated[str, Field(max_length=320), AfterValidator(_valid_email)]
+Name = Annotated[str, Field(max_length=1000), AfterValidator(_valid_name)]
+NewPassword = Annotated[str, Field(max_length=1000), AfterValidator(_rule(password_problem))]
+# Any string may be tried at login; the rules are for new passwords only.
+GivenPassword = Annotated[str, Field(min_length=1, max_length=1000)]
+OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Email
+    name: Name
+    password: NewPassword
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    password: GivenPassword
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: OpaqueToken
+
+
+class LogoutRequest(RefreshRequest):
+    pass
+
+
+class AccountUpdate(BaseModel):
+    """Partial update of the signed-in account: only the fields sent are applied."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    password: NewPassword | None = None
+    current_password: GivenPassword | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AccountUpdate:
+        sent = self.model_fields_set
+        if not sent & {"name", "password"}:
+            raise ValueError("send name and/or password")
+        if "name" in sent and self.name is None:
+            raise ValueError("name cannot be null")
+        if "password" in sent and self.password is None:
+            raise ValueError("password cannot be null")
+        if self.password is not None and self.current_password is None:
+            raise ValueError("changing the password needs current_password")
+        return self
+
+
+class RoleUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+
+
+class UserSummary(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: Role
+
+    @classmethod
+    def of(cls, user: User) -> UserSummary:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
+
+
+class UserRead(UserSummary):
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserRead:
+        return cls(
+            id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at
+        )
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the scheme's name, not a secret
+    expires_in: int = Field(description="Seconds until the access token expires")
+    user: UserSummary
+
+    @classmethod
+    def of(cls, session: Session) -> TokenPair:
+        return cls(
+            access_token=session.access_token,
+            refresh_token=session.refresh_token,
+            expires_in=session.expires_in,
+            user=UserSummary.of(session.user),
+        )
+
+
+class UserList(BaseModel):
+    users: list[UserRead]
+    total: int
+    page: int
+    limit: int
+    total_pages: int

@@ -1,0 +1,311 @@
+"""Use cases. Each owns its transactions; bcrypt always runs outside them, so no database
+lock is held for the quarter second a hash takes."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from retail.auth.domain import (
+    LoginKeys,
+    Page,
+    RefreshToken,
+    Session,
+    ThrottlePolicy,
+    User,
+    email_problem,
+    hash_refresh_token,
+    name_problem,
+    new_refresh_token,
+    normalize_email,
+    password_problem,
+)
+from retail.auth.exceptions import (
+    AccountGone,
+    CurrentPasswordIncorrect,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    LastAdmin,
+    LoginThrottled,
+    TokenReused,
+    UserNotFound,
+)
+from retail.auth.ports import AccessTokens, PasswordHasher, UnitOfWork
+from retail.kernel.errors import ValidationFailed
+from retail.kernel.security import Role
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    refresh_ttl: timedelta
+    account: ThrottlePolicy
+    address: ThrottlePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """What the use cases need besides a unit of work; built once, in the lifespan."""
+
+    hasher: PasswordHasher
+    tokens: AccessTokens
+    policy: AuthPolicy
+    clock: Callable[[], datetime] = field(default=utc_now)
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+async def register(
+    uow: UnitOfWork, ctx: AuthContext, *, email: str, name: str, password: str
+) -> User:
+    """A new customer. The unique index decides a race between two equal emails."""
+    return await _create_user(uow, ctx, normalize_email(email), name, password, "customer")
+
+
+async def _create_user(
+    uow: UnitOfWork, ctx: AuthContext, email: str, name: str, password: str, role: Role
+) -> User:
+    # Hashed even if the email turns out to be taken: the answer takes as long either way.
+    password_hash = await ctx.hasher.hash(password)
+    now = ctx.clock()
+    user = User(str(uuid.uuid4()), email, name, role, password_hash, now, now)
+    async with uow:
+        await uow.users.add(user)
+        await uow.commit()
+    return user
+
+
+async def get_user(uow: UnitOfWork, user_id: str) -> User:
+    async with uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+async def get_account(uow: UnitOfWork, user_id: str) -> User:
+    """The signed-in user; their token outliving their account is a 401, not a 404."""
+    try:
+        return await get_user(uow, user_id)
+    except UserNotFound:
+        raise AccountGone() from None
+
+
+async def list_users(uow: UnitOfWork, *, offset: int, limit: int) -> Page[User]:
+    async with uow:
+        return await uow.users.page(offset=offset, limit=limit)
+
+
+async def update_account(
+    uow: UnitOfWork,
+    ctx: AuthContext,
+    *,
+    user_id: str,
+    session_id: str | None,
+    address: str,
+    name: str | None = None,
+    password: str | None = None,
+    current_password: str | None = None,
+) -> User:
+    """Change name and/or password. A new password needs the current one (throttled like a
+    login) and signs out every other session: all families but `session_id`'s."""
+    user = await get_account(uow, user_id)
+    password_hash = None
+    keys = _keys(ctx, user.email, address)
+    if password is not None:
+        await _admit(uow, ctx, keys)
+        if not await ctx.hasher.verify(current_password or "", user.password_hash):
+            raise CurrentPasswordIncorrect()
+        password_hash = await ctx.hasher.hash(password)
+    now = ctx.clock()
+    async with uow:
+        if not await uow.users.update_profile(user_id, now, name=name, password_hash=password_hash):
+            raise AccountGone()
+        if password_hash is not None:
+            await uow.refresh_tokens.revoke_user_families(user_id, now, keep_family=session_id)
+            await _forgive(uow, keys)
+        await uow.commit()
+    return await get_account(uow, user_id)
+
+
+async def change_role(uow: UnitOfWork, ctx: AuthContext, user_id: str, role: Role) -> User:
+    """The new role shows in the user's next access token (at the latest on refresh)."""
+    now = ctx.clock()
+    async with uow:
+        user = await uow.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        if user.role == role:
+            return user
+        if user.is_admin:
+            admins = await uow.users.lock_admin_ids()
+            if user.id in admins and len(admins) == 1:
+                raise LastAdmin()
+        user.role, user.updated_at = role, now
+        await uow.users.set_role(user_id, role, now)
+        await uow.commit()
+    return user
+
+
+async def ensure_admin(
+    uow: UnitOfWork, ctx: AuthContext, *, email: str, password: str, name: str
+) -> User:
+    """Create the admin, or promote the user who has this email. Idempotent, and safe when
+    several processes start at once. An existing user keeps their password: the one in the
+    settings only creates, or a restart would undo every later password change."""
+    problems = {
+        "email": email_problem(email),
+        "password": password_problem(password),
+        "name": name_problem(name.strip()),
+    }
+    if any(problems.values()):
+        found = {k: v for k, v in problems.items() if v}
+        raise ValidationFailed(f"Invalid admin: {', '.join(found)}", details=found)
+    email = normalize_email(email)
+    promoted = await _promote(uow, ctx, email)
+    if promoted is not None:
+        return promoted
+    try:
+        return await _create_user(uow, ctx, email, name.strip(), password, "admin")
+    except EmailTaken:  # another process created it meanwhile
+        promoted = await _promote(uow, ctx, email)
+        if promoted is None:
+            raise
+        return promoted
+
+
+async def _promote(uow: UnitOfWork, ctx: AuthContext, email: str) -> User | None:
+    async with uow:
+        user = await uow.users.get_by_email(email)
+        if user is None or user.is_admin:
+            return user
+        user.role, user.updated_at = "admin", ctx.clock()
+        await uow.users.set_role(user.id, "admin", user.updated_at)
+        await uow.commit()
+    return user
+
+
+# --- sessions ---------------------------------------------------------------------------
+
+
+async def login(
+    uow: UnitOfWork, ctx: AuthContext, *, email: str, password: str, address: str
+) -> Session:
+    """Unknown email and wrong password look the same: same error, same bcrypt work."""
+    email = normalize_email(email)
+    keys = _keys(ctx, email, address)
+    user = await _admit(uow, ctx, keys)
+    verified = await ctx.hasher.verify(password, user.password_hash if user else None)
+    if user is None or not verified:
+        raise InvalidCredentials()  # the admitted attempt stays counted as a failure
+    new_hash = None
+    if ctx.hasher.needs_rehash(user.password_hash):  # BCRYPT_ROUNDS changed since
+        new_hash = await ctx.hasher.hash(password)
+    now = ctx.clock()
+    family_id = str(uuid.uuid4())
+    token, raw = _link(family_id, user.id, now, ctx.policy.refresh_ttl)
+    async with uow:
+        await _forgive(uow, keys)
+        if new_hash is not None:
+            await uow.users.update_profile(user.id, now, name=None, password_hash=new_hash)
+        await uow.refresh_tokens.add(token)
+        await uow.commit()
+    return _session(ctx, user, raw, family_id)
+
+
+async def refresh(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> Session:
+    """Rotate: use this link up and hand out the next. Presenting a used link again means
+    two parties hold the family, so the whole family is revoked, the newest link included."""
+    now = ctx.clock()
+    async with uow:
+        current = await uow.refresh_tokens.find(hash_refresh_token(refresh_token))
+        if current is None or current.revoked_at is not None:
+            raise InvalidRefreshToken()
+        if current.used_at is None and current.is_expired(now):
+            raise InvalidRefreshToken()
+        if current.used_at is not None or not await uow.refresh_tokens.use(current.id, now):
+            await uow.refresh_tokens.revoke_family(current.family_id, now)
+            await uow.commit()  # the revocation stands although the request fails
+            raise TokenReused()
+        user = await uow.users.get(current.user_id)
+        if user is None:
+            raise InvalidRefreshToken()
+        successor, raw = _link(current.family_id, user.id, now, ctx.policy.refresh_ttl)
+        await uow.refresh_tokens.add(successor)
+        await uow.commit()
+    return _session(ctx, user, raw, current.family_id)
+
+
+async def logout(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> None:
+    """Revoke the token's family. Unknown or already revoked tokens are fine: idempotent."""
+    async with uow:
+        current = await uow.refresh_tokens.find(hash_refresh_token(refresh_token))
+        if current is not None and current.revoked_at is None:
+            await uow.refresh_tokens.revoke_family(current.family_id, ctx.clock())
+            await uow.commit()
+
+
+async def purge_stale(uow: UnitOfWork, ctx: AuthContext) -> tuple[int, int]:
+    """Forget quiet throttle keys and dead token families; (keys, families) removed."""
+    now = ctx.clock()
+    window = max(ctx.policy.account.window, ctx.policy.address.window)
+    async with uow:
+        keys = await uow.throttle.purge_quiet(now - window)
+        families = await uow.refresh_tokens.purge_expired_families(now)
+        await uow.commit()
+    return keys, families
+
+
+def _link(family_id: str, user_id: str, now: datetime, ttl: timedelta) -> tuple[RefreshToken, str]:
+    raw = new_refresh_token()
+    token_id = str(uuid.uuid4())
+    return RefreshToken(token_id, family_id, user_id, hash_refresh_token(raw), now, now + ttl), raw
+
+
+def _session(ctx: AuthContext, user: User, refresh_token: str, family_id: str) -> Session:
+    access = ctx.tokens.issue_access(user.id, user.role, family_id)
+    return Session(user, access, refresh_token, ctx.tokens.access_ttl_seconds)
+
+
+# --- throttling -------------------------------------------------------------------------
+
+
+def _keys(ctx: AuthContext, email: str, address: str) -> LoginKeys:
+    return LoginKeys.of(email, address, ctx.policy.account, ctx.policy.address)
+
+
+async def _admit(uow: UnitOfWork, ctx: AuthContext, keys: LoginKeys) -> User | None:
+    """Count the attempt against both keys BEFORE the password is checked, or refuse it
+    (429) if one is locked. Counting first means a burst of parallel guesses cannot all
+    pass the check while the first ones are still hashing. Returns the account's user."""
+    now = ctx.clock()
+    async with uow:
+        locks = [
+            await uow.throttle.admit(key.key, key.policy, now)
+            for key in (keys.account, keys.address)
+        ]
+        until = max((lock for lock in locks if lock is not None), default=None)
+        if until is not None:  # leaving without a commit uncounts the key that admitted
+            raise LoginThrottled(retry_after=_seconds_until(until, now))
+        user = await uow.users.get_by_email(keys.email)
+        await uow.commit()
+    return user
+
+
+async def _forgive(uow: UnitOfWork, keys: LoginKeys) -> None:
+    """The attempt succeeded: the account starts afresh, the address gets its one back.
+    (Clearing the address too would let one valid account reset an attacker's counter.)"""
+    await uow.throttle.clear(keys.account.key)
+    await uow.throttle.forgive(keys.address.key)
+
+
+def _seconds_until(until: datetime, now: datetime) -> int:
+    return max(1, math.ceil((until - now).total_seconds()))

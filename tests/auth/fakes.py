@@ -1,0 +1,266 @@
+"""In-memory fakes behind auth's ports, with the same rules as the SQL adapter: the unique
+email, the conditional rotation, the throttle's conditional upsert, and a rollback unless
+the use case commits."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.exceptions import EmailTaken
+from retail.auth.service import AuthContext, AuthPolicy
+from retail.kernel.security import Role, TokenCodec
+from tests.support import SECRET
+
+
+@dataclass
+class Throttled:
+    failures: int
+    last_failure_at: datetime
+    locked_until: datetime | None = None
+
+
+@dataclass
+class State:
+    """What the fake database holds; shared by every unit of work over it."""
+
+    users: dict[str, User] = field(default_factory=dict)
+    tokens: dict[str, RefreshToken] = field(default_factory=dict)
+    throttle: dict[str, Throttled] = field(default_factory=dict)
+    # Race scripting: another process rotates this token id just before our `use`...
+    rotated_elsewhere: set[str] = field(default_factory=set)
+    # ... or registers this user (and commits) just before our `add`.
+    registered_elsewhere: User | None = None
+    # Writes of that other process, which survive our rollback.
+    committed_elsewhere: list[Callable[[State], None]] = field(default_factory=list)
+
+    def commit_elsewhere(self, write: Callable[[State], None]) -> None:
+        write(self)
+        self.committed_elsewhere.append(write)
+
+
+DATA = ("users", "tokens", "throttle")
+
+
+class FakeUsers:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def add(self, user: User) -> None:
+        racer = self._state.registered_elsewhere
+        if racer is not None:
+            self._state.registered_elsewhere = None
+            self._state.commit_elsewhere(lambda s: s.users.update({racer.id: racer}))
+        if any(u.email == user.email for u in self._state.users.values()):
+            raise EmailTaken()
+        self._state.users[user.id] = replace(user)
+
+    async def get(self, user_id: str) -> User | None:
+        user = self._state.users.get(user_id)
+        return replace(user) if user else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        found = [u for u in self._state.users.values() if u.email == email]
+        return replace(found[0]) if found else None
+
+    async def page(self, *, offset: int, limit: int) -> Page[User]:
+        newest = sorted(self._state.users.values(), key=lambda u: (u.created_at, u.id))[::-1]
+        return Page([replace(u) for u in newest[offset : offset + limit]], len(newest))
+
+    async def update_profile(
+        self, user_id: str, now: datetime, *, name: str | None, password_hash: str | None
+    ) -> bool:
+        user = self._state.users.get(user_id)
+        if user is None:
+            return False
+        user.name = name if name is not None else user.name
+        user.password_hash = password_hash if password_hash is not None else user.password_hash
+        user.updated_at = now
+        return True
+
+    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool:
+        user = self._state.users.get(user_id)
+        if user is None:
+            return False
+        user.role, user.updated_at = role, now
+        return True
+
+    async def lock_admin_ids(self) -> list[str]:
+        return [u.id for u in self._state.users.values() if u.role == "admin"]
+
+
+class FakeRefreshTokens:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def add(self, token: RefreshToken) -> None:
+        self._state.tokens[token.id] = replace(token)
+
+    async def find(self, token_hash: str) -> RefreshToken | None:
+        found = [t for t in self._state.tokens.values() if t.token_hash == token_hash]
+        return replace(found[0]) if found else None
+
+    async def use(self, token_id: str, now: datetime) -> bool:
+        if token_id in self._state.rotated_elsewhere:
+            self._state.rotated_elsewhere.discard(token_id)
+            self._state.commit_elsewhere(lambda s: setattr(s.tokens[token_id], "used_at", now))
+        token = self._state.tokens[token_id]
+        if token.used_at is not None or token.revoked_at is not None:
+            return False
+        token.used_at = now
+        return True
+
+    async def revoke_family(self, family_id: str, now: datetime) -> int:
+        return self._revoke(lambda t: t.family_id == family_id, now)
+
+    async def revoke_user_families(
+        self, user_id: str, now: datetime, *, keep_family: str | None
+    ) -> int:
+        return self._revoke(lambda t: t.user_id == user_id and t.family_id != keep_family, now)
+
+    async def purge_expired_families(self, now: datetime) -> int:
+        newest: dict[str, datetime] = {}
+        for t in self._state.tokens.values():
+            newest[t.family_id] = max(newest.get(t.family_id, t.expires_at), t.expires_at)
+        dead = [i for i, t in self._state.tokens.items() if newest[t.family_id] < now]
+        for token_id in dead:
+            del self._state.tokens[token_id]
+        return len(dead)
+
+    def _revoke(self, matches: Callable[[RefreshToken], bool], now: datetime) -> int:
+        live = [t for t in self._state.tokens.values() if matches(t) and t.revoked_at is None]
+        for token in live:
+            token.revoked_at = now
+        return len(live)
+
+
+class FakeThrottle:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def admit(self, key: str, policy: ThrottlePolicy, now: datetime) -> datetime | None:
+        row = self._state.throttle.get(key)
+        if row is not None and row.locked_until is not None and row.locked_until > now:
+            return row.locked_until
+        quiet_since = now - policy.window
+        if row is None or (
+            row.last_failure_at < quiet_since
+            and (row.locked_until is None or row.locked_until < quiet_since)
+        ):
+            row = self._state.throttle[key] = Throttled(0, now, row.locked_until if row else None)
+        row.failures += 1
+        row.last_failure_at = now
+        lock = policy.lock_after(row.failures)
+        if lock:
+            row.locked_until = now + lock
+        return None
+
+    async def forgive(self, key: str) -> None:
+        row = self._state.throttle.get(key)
+        if row is not None and row.failures > 0:
+            row.failures -= 1
+
+    async def clear(self, key: str) -> None:
+        self._state.throttle.pop(key, None)
+
+    async def purge_quiet(self, before: datetime) -> int:
+        quiet = [
+            k
+            for k, r in self._state.throttle.items()
+            if r.last_failure_at < before and (r.locked_until is None or r.locked_until < before)
+        ]
+        for key in quiet:
+            del self._state.throttle[key]
+        return len(quiet)
+
+
+class FakeUnitOfWork:
+    """Rolls back to the state at entry unless committed, like the SQL one."""
+
+    def __init__(self, state: State | None = None) -> None:
+        self.state = state or State()
+        self.commits = 0
+        self._snapshot: State | None = None
+
+    @property
+    def users(self) -> FakeUsers:
+        return FakeUsers(self.state)
+
+    @property
+    def refresh_tokens(self) -> FakeRefreshTokens:
+        return FakeRefreshTokens(self.state)
+
+    @property
+    def throttle(self) -> FakeThrottle:
+        return FakeThrottle(self.state)
+
+    async def __aenter__(self) -> Self:
+        self._snapshot = copy.deepcopy(self.state)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._snapshot is not None:  # not committed: the data goes back to what it was
+            for name in DATA:
+                setattr(self.state, name, getattr(self._snapshot, name))
+            for write in self.state.committed_elsewhere:
+                write(self.state)
+        self.state.committed_elsewhere = []
+        self._snapshot = None
+
+    async def commit(self) -> None:
+        self._snapshot = None
+        self.commits += 1
+
+
+class FakeHasher:
+    """Instant and transparent; records what it was asked, dummy verifications included."""
+
+    def __init__(self, rounds: int = 12) -> None:
+        self.rounds = rounds
+        self.verified: list[str | None] = []
+
+    async def hash(self, password: str) -> str:
+        return f"fake${self.rounds:02d}${password}"
+
+    async def verify(self, password: str, password_hash: str | None) -> bool:
+        self.verified.append(password_hash)
+        return password_hash is not None and password_hash.split("$", 2)[2] == password
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        return password_hash.split("$")[1] != f"{self.rounds:02d}"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def policy(free: int = 5, window: int = 900, max_lock: int = 900) -> ThrottlePolicy:
+    return ThrottlePolicy(free, timedelta(seconds=window), timedelta(seconds=max_lock))
+
+
+def make_context(
+    *, hasher: FakeHasher | None = None, clock: Clock | None = None, address_free: int = 20
+) -> AuthContext:
+    return AuthContext(
+        hasher=hasher or FakeHasher(),
+        tokens=TokenCodec(SECRET),
+        policy=AuthPolicy(timedelta(days=7), policy(), policy(free=address_free)),
+        clock=clock or Clock(),
+    )

@@ -1,0 +1,481 @@
+"""Use cases against in-memory fakes: accounts, sessions, rotation, throttling, admins."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from retail.auth import service
+from retail.auth.config import AuthSettings
+from retail.auth.domain import (
+    LoginKeys,
+    Session,
+    ThrottlePolicy,
+    User,
+    email_problem,
+    hash_refresh_token,
+    normalize_email,
+    password_problem,
+)
+from retail.auth.exceptions import (
+    AccountGone,
+    CurrentPasswordIncorrect,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    LastAdmin,
+    LoginThrottled,
+    TokenReused,
+    UserNotFound,
+)
+from retail.auth.service import AuthContext
+from retail.kernel.errors import ValidationFailed
+from retail.kernel.security import TokenCodec
+from retail.kernel.settings import SettingsError
+from tests.auth.fakes import Clock, FakeHasher, FakeUnitOfWork, make_context, policy
+from tests.support import SECRET, make_settings
+
+ADDRESS = "203.0.113.7"
+PASSWORD = "correct horse"
+KEYS = LoginKeys.of("ada@shop.test", ADDRESS, policy(), policy())
+ACCOUNT, ADDRESS_KEY = KEYS.account.key, KEYS.address.key
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def hasher() -> FakeHasher:
+    return FakeHasher()
+
+
+@pytest.fixture
+def ctx(clock: Clock, hasher: FakeHasher) -> AuthContext:
+    return make_context(hasher=hasher, clock=clock)
+
+
+@pytest.fixture
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
+
+
+async def register(
+    uow: FakeUnitOfWork, ctx: AuthContext, email: str = "ada@shop.test", name: str = "Ada"
+) -> User:
+    return await service.register(uow, ctx, email=email, name=name, password=PASSWORD)
+
+
+async def login(
+    uow: FakeUnitOfWork,
+    ctx: AuthContext,
+    email: str = "ada@shop.test",
+    password: str = PASSWORD,
+    address: str = ADDRESS,
+) -> Session:
+    return await service.login(uow, ctx, email=email, password=password, address=address)
+
+
+# --- rules ------------------------------------------------------------------------------
+
+
+def test_emails_normalise_to_one_spelling() -> None:
+    assert normalize_email("  Ada@Shop.TEST ") == "ada@shop.test"
+    assert email_problem("ada@shop.test") is None
+    assert email_problem("not-an-email") is not None
+
+
+@pytest.mark.parametrize(
+    ("password", "ok"),
+    [("1234567", False), ("12345678", True), ("é" * 36, True), ("é" * 37, False)],
+)
+def test_password_rules_count_characters_and_utf8_bytes(password: str, ok: bool) -> None:
+    problem = password_problem(password)
+    assert (problem is None) is ok
+    assert problem is None or password not in problem
+
+
+def test_throttle_keys_hold_no_personal_data() -> None:
+    assert "ada" not in ACCOUNT
+    assert ADDRESS not in ADDRESS_KEY
+    assert ACCOUNT.startswith("account:")
+    assert len(ACCOUNT) == len(LoginKeys.of("x" * 300, "", policy(), policy()).account.key)
+
+
+def test_lock_grows_exponentially_after_the_free_failures_and_is_capped() -> None:
+    policy = ThrottlePolicy(5, timedelta(minutes=15), timedelta(minutes=15))
+    assert [policy.lock_after(n).total_seconds() for n in range(4, 9)] == [0, 0, 2, 4, 8]
+    assert policy.lock_after(15) == timedelta(minutes=15)
+    assert policy.lock_after(10_000) == timedelta(minutes=15)
+
+
+# --- accounts ---------------------------------------------------------------------------
+
+
+async def test_register_normalises_and_makes_a_customer(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx, email="  Ada@Shop.Test ")
+    assert (user.email, user.role) == ("ada@shop.test", "customer")
+    stored = uow.state.users[user.id]
+    assert stored.password_hash != PASSWORD
+    assert stored.created_at == ctx.clock()
+
+
+async def test_a_second_registration_in_another_case_is_refused(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    await register(uow, ctx)
+    with pytest.raises(EmailTaken):
+        await register(uow, ctx, email="ADA@shop.test")
+    assert len(uow.state.users) == 1
+
+
+async def test_users_are_listed_newest_first(
+    uow: FakeUnitOfWork, ctx: AuthContext, clock: Clock
+) -> None:
+    for n in range(5):
+        await register(uow, ctx, email=f"u{n}@shop.test")
+        clock.advance(seconds=1)
+    page = await service.list_users(uow, offset=1, limit=2)
+    assert [u.email for u in page.items] == ["u3@shop.test", "u2@shop.test"]
+    assert page.total == 5
+
+
+async def test_unknown_users_are_not_found(uow: FakeUnitOfWork) -> None:
+    with pytest.raises(UserNotFound):
+        await service.get_user(uow, "nope")
+    with pytest.raises(AccountGone):
+        await service.get_account(uow, "nope")
+
+
+# --- login ------------------------------------------------------------------------------
+
+
+async def test_login_issues_an_access_token_for_the_family(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx)
+    session = await login(uow, ctx, email=" ADA@shop.test")
+    principal = TokenCodec(SECRET).verify_access(session.access_token)
+    (stored,) = uow.state.tokens.values()
+    assert (principal.user_id, principal.role) == (user.id, "customer")
+    assert principal.session_id == stored.family_id
+    # Only the hash is kept.
+    assert stored.token_hash == hash_refresh_token(session.refresh_token)
+    assert session.refresh_token not in repr(uow.state)
+    assert stored.expires_at == ctx.clock() + timedelta(days=7)
+
+
+async def test_unknown_email_and_wrong_password_fail_alike(
+    uow: FakeUnitOfWork, ctx: AuthContext, hasher: FakeHasher
+) -> None:
+    await register(uow, ctx)
+    with pytest.raises(InvalidCredentials) as unknown:
+        await login(uow, ctx, email="eve@shop.test")
+    with pytest.raises(InvalidCredentials) as wrong:
+        await login(uow, ctx, password="wrong password")
+    assert unknown.value.message == wrong.value.message
+    # The unknown email was still checked against a (dummy) hash: same work, same time.
+    assert hasher.verified[0] is None
+    assert hasher.verified[1] is not None
+
+
+async def test_a_changed_cost_rehashes_on_login(uow: FakeUnitOfWork, clock: Clock) -> None:
+    await register(uow, make_context(hasher=FakeHasher(rounds=10), clock=clock))
+    await login(uow, make_context(hasher=FakeHasher(rounds=12), clock=clock))
+    (user,) = uow.state.users.values()
+    assert user.password_hash.startswith("fake$12$")
+
+
+# --- throttling -------------------------------------------------------------------------
+
+
+async def fail(uow: FakeUnitOfWork, ctx: AuthContext, times: int, **kwargs: str) -> None:
+    for _ in range(times):
+        with pytest.raises(InvalidCredentials):
+            await login(uow, ctx, password="wrong password", **kwargs)
+
+
+async def test_five_failures_are_free_then_locks_grow(
+    uow: FakeUnitOfWork, ctx: AuthContext, clock: Clock, hasher: FakeHasher
+) -> None:
+    await register(uow, ctx)
+    await fail(uow, ctx, 6)  # the sixth is still checked, and locks for 2 s
+    checked = len(hasher.verified)
+    with pytest.raises(LoginThrottled) as locked:
+        await login(uow, ctx)  # even the right password waits
+    assert locked.value.headers == {"Retry-After": "2"}
+    assert len(hasher.verified) == checked  # refused before any password check
+    clock.advance(seconds=2)
+    await fail(uow, ctx, 1)
+    with pytest.raises(LoginThrottled) as longer:
+        await login(uow, ctx)
+    assert longer.value.headers == {"Retry-After": "4"}
+
+
+async def test_success_clears_the_account_but_not_the_address(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    await register(uow, ctx)
+    await fail(uow, ctx, 4)
+    await login(uow, ctx)
+    assert ACCOUNT not in uow.state.throttle
+    assert uow.state.throttle[ADDRESS_KEY].failures == 4
+    await fail(uow, ctx, 5)  # a fresh allowance for the account
+    assert uow.state.throttle[ACCOUNT].locked_until is None
+
+
+async def test_one_address_guessing_many_accounts_is_throttled(
+    uow: FakeUnitOfWork, clock: Clock
+) -> None:
+    ctx = make_context(clock=clock, address_free=3)
+    for n in range(4):
+        await fail(uow, ctx, 1, email=f"victim{n}@shop.test")
+    with pytest.raises(LoginThrottled):
+        await login(uow, ctx, email="victim9@shop.test")
+    await fail(uow, ctx, 1, email="victim9@shop.test", address="198.51.100.1")
+
+
+async def test_unknown_emails_are_throttled_like_known_ones(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    await fail(uow, ctx, 6, email="ghost@shop.test")
+    with pytest.raises(LoginThrottled):
+        await login(uow, ctx, email="ghost@shop.test")
+
+
+async def test_a_locked_attempt_counts_nothing(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    await fail(uow, ctx, 6)
+    before = {k: v.failures for k, v in uow.state.throttle.items()}
+    for _ in range(3):
+        with pytest.raises(LoginThrottled):
+            await login(uow, ctx)
+    assert {k: v.failures for k, v in uow.state.throttle.items()} == before
+
+
+async def test_counts_are_forgotten_after_a_quiet_window(
+    uow: FakeUnitOfWork, ctx: AuthContext, clock: Clock
+) -> None:
+    await register(uow, ctx)
+    for _ in range(8):
+        await fail(uow, ctx, 1)
+        clock.advance(minutes=1)  # longer than any lock so far (the 8th: 8 s)
+    await fail(uow, ctx, 1)
+    assert uow.state.throttle[ACCOUNT].failures == 9
+    clock.advance(minutes=15, seconds=16)  # the 16 s lock, then not quite a quiet window
+    await fail(uow, ctx, 1)
+    assert uow.state.throttle[ACCOUNT].failures == 10
+    clock.advance(minutes=15, seconds=33)  # the 32 s lock, then a whole quiet window
+    await fail(uow, ctx, 1)
+    assert uow.state.throttle[ACCOUNT].failures == 1
+    assert await service.purge_stale(uow, ctx) == (0, 0)
+    clock.advance(minutes=16)
+    assert await service.purge_stale(uow, ctx) == (2, 0)
+
+
+# --- refresh and logout -----------------------------------------------------------------
+
+
+async def test_refresh_rotates_and_keeps_the_family(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    await register(uow, ctx)
+    first = await login(uow, ctx)
+    second = await service.refresh(uow, ctx, first.refresh_token)
+    assert second.refresh_token != first.refresh_token
+    old, new = sorted(uow.state.tokens.values(), key=lambda t: t.used_at is None)
+    assert old.used_at is not None
+    assert new.family_id == old.family_id
+    codec = TokenCodec(SECRET)
+    assert codec.verify_access(second.access_token).session_id == new.family_id
+
+
+async def test_reuse_revokes_the_whole_family(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    await register(uow, ctx)
+    first = await login(uow, ctx)
+    other = await login(uow, ctx)  # another device: another family
+    second = await service.refresh(uow, ctx, first.refresh_token)
+    with pytest.raises(TokenReused):
+        await service.refresh(uow, ctx, first.refresh_token)
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, second.refresh_token)
+    assert await service.refresh(uow, ctx, other.refresh_token)
+
+
+async def test_losing_a_rotation_race_is_reuse(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    await register(uow, ctx)
+    session = await login(uow, ctx)
+    (token,) = uow.state.tokens.values()
+    uow.state.rotated_elsewhere.add(token.id)
+    with pytest.raises(TokenReused):
+        await service.refresh(uow, ctx, session.refresh_token)
+    assert uow.state.tokens[token.id].revoked_at is not None
+
+
+async def test_expired_and_unknown_tokens_are_refused(
+    uow: FakeUnitOfWork, ctx: AuthContext, clock: Clock
+) -> None:
+    await register(uow, ctx)
+    session = await login(uow, ctx)
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, "not-a-token")
+    clock.advance(days=7)
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, session.refresh_token)
+    clock.advance(seconds=1)
+    assert await service.purge_stale(uow, ctx) == (1, 1)  # a family, and a forgiven address
+
+
+async def test_logout_revokes_the_family_and_is_idempotent(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    await register(uow, ctx)
+    first = await login(uow, ctx)
+    second = await service.refresh(uow, ctx, first.refresh_token)
+    await service.logout(uow, ctx, first.refresh_token)  # any link of the family will do
+    await service.logout(uow, ctx, second.refresh_token)
+    await service.logout(uow, ctx, "never-issued")
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, second.refresh_token)
+
+
+# --- changing the account ---------------------------------------------------------------
+
+
+async def test_name_changes_need_no_password(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    user = await register(uow, ctx)
+    changed = await service.update_account(
+        uow, ctx, user_id=user.id, session_id=None, address=ADDRESS, name="Ada L."
+    )
+    assert changed.name == "Ada L."
+    assert uow.state.users[user.id].name == "Ada L."
+
+
+async def test_password_change_signs_out_other_sessions(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx)
+    here, elsewhere = await login(uow, ctx), await login(uow, ctx)
+    here_family = TokenCodec(SECRET).verify_access(here.access_token).session_id
+    await service.update_account(
+        uow,
+        ctx,
+        user_id=user.id,
+        session_id=here_family,
+        address=ADDRESS,
+        password="new password",
+        current_password=PASSWORD,
+    )
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, elsewhere.refresh_token)
+    assert await service.refresh(uow, ctx, here.refresh_token)
+    assert await login(uow, ctx, password="new password")
+
+
+async def test_password_change_needs_the_current_password(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx)
+    for _ in range(6):
+        with pytest.raises(CurrentPasswordIncorrect):
+            await service.update_account(
+                uow,
+                ctx,
+                user_id=user.id,
+                session_id=None,
+                address=ADDRESS,
+                password="new password",
+                current_password="a guess",
+            )
+    assert uow.state.users[user.id].password_hash.endswith(PASSWORD)
+    with pytest.raises(LoginThrottled):  # guessing it here is throttled like a login
+        await login(uow, ctx)
+
+
+# --- roles and admins -------------------------------------------------------------------
+
+
+async def test_the_last_admin_cannot_be_demoted(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    admin = await service.ensure_admin(
+        uow, ctx, email="boss@shop.test", password=PASSWORD, name="Boss"
+    )
+    with pytest.raises(LastAdmin):
+        await service.change_role(uow, ctx, admin.id, "customer")
+    other = await register(uow, ctx)
+    assert (await service.change_role(uow, ctx, other.id, "admin")).role == "admin"
+    assert (await service.change_role(uow, ctx, admin.id, "customer")).role == "customer"
+    with pytest.raises(LastAdmin):
+        await service.change_role(uow, ctx, other.id, "customer")
+    with pytest.raises(UserNotFound):
+        await service.change_role(uow, ctx, "nope", "admin")
+
+
+async def test_ensure_admin_creates_then_is_idempotent(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    first = await service.ensure_admin(
+        uow, ctx, email=" Boss@Shop.test", password=PASSWORD, name=" Boss "
+    )
+    again = await service.ensure_admin(
+        uow, ctx, email="boss@shop.test", password="another password", name="B"
+    )
+    assert (first.email, first.name, first.role) == ("boss@shop.test", "Boss", "admin")
+    assert again.id == first.id
+    assert len(uow.state.users) == 1
+    assert await login(uow, ctx, email="boss@shop.test")  # the first password still holds
+
+
+async def test_ensure_admin_promotes_a_customer_and_keeps_their_password(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx)
+    admin = await service.ensure_admin(
+        uow, ctx, email="ada@shop.test", password="other password", name="Ada"
+    )
+    assert (admin.id, admin.role) == (user.id, "admin")
+    assert uow.state.users[user.id].password_hash.endswith(PASSWORD)
+
+
+async def test_ensure_admin_racing_another_process_promotes_its_user(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    racer = User("racer", "boss@shop.test", "Boss", "customer", "fake$12$x", now, now)
+    uow.state.registered_elsewhere = racer
+    admin = await service.ensure_admin(
+        uow, ctx, email="boss@shop.test", password=PASSWORD, name="Boss"
+    )
+    assert (admin.id, admin.role) == ("racer", "admin")
+    assert list(uow.state.users) == ["racer"]
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "name"),
+    [("nope", PASSWORD, "Boss"), ("b@shop.test", "short", "Boss"), ("b@shop.test", PASSWORD, " ")],
+)
+async def test_ensure_admin_validates_its_input(
+    uow: FakeUnitOfWork, ctx: AuthContext, email: str, password: str, name: str
+) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        await service.ensure_admin(uow, ctx, email=email, password=password, name=name)
+    assert password not in refused.value.message
+    assert not uow.state.users
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"admin_email": "boss@shop.test"},
+        {"admin_password": PASSWORD},
+        {"admin_email": "nope", "admin_password": PASSWORD},
+        {"admin_email": "boss@shop.test", "admin_password": "short"},
+        {"retail_env": "production", "jwt_secret_key": "s" * 48, "bcrypt_rounds": 4},
+    ],
+)
+def test_settings_refuse_what_cannot_run_safely(tmp_path: Path, values: dict[str, Any]) -> None:
+    with pytest.raises(SettingsError) as refused:
+        make_settings(AuthSettings, tmp_path, **values)
+    assert PASSWORD not in str(refused.value)
