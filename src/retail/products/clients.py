@@ -1,0 +1,85 @@
+"""The peers products calls, through the kernel's peer client (service token attached,
+a peer that is down becomes a 503), and the feeds it follows, translated into domain terms.
+
+Feed data is read leniently (unknown fields ignored, so peers may add fields), but a known
+event whose data does not fit raises: the follower then logs and retries instead of
+silently skipping a change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from retail.kernel.events import Event
+from retail.kernel.http import ServiceClient, expect_ok, peer_client
+from retail.kernel.security import TokenCodec
+from retail.kernel.settings import Settings
+from retail.products.domain import CategoryDeleted, StockLevel
+
+# Ids are UUIDs; anything that could change the path of the request is no id of ours.
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class CategoriesDirectory:
+    """`CategoryDirectory` over the categories service's public API."""
+
+    def __init__(self, client: ServiceClient) -> None:
+        self._client = client
+
+    async def exists(self, category_id: str) -> bool:
+        if not _ID.fullmatch(category_id):
+            return False
+        response = await self._client.request("GET", f"/api/categories/{category_id}")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return False
+        expect_ok(response, self._client.peer)
+        return True
+
+
+class _StockChanged(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    product_id: str = Field(min_length=1, max_length=64)
+    stock: int = Field(ge=0)
+
+
+class _CategoryDeleted(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str = Field(min_length=1, max_length=64)
+
+
+def stock_levels(events: Sequence[Event]) -> list[tuple[int, StockLevel | None]]:
+    """(seq, level) for inventory's feed; None for events products does not need."""
+    batch: list[tuple[int, StockLevel | None]] = []
+    for event in events:
+        level = None
+        if event.type == "stock.changed":
+            changed = _StockChanged.model_validate(event.data)
+            level = StockLevel(changed.product_id, changed.stock)
+        batch.append((event.seq, level))
+    return batch
+
+
+def category_changes(events: Sequence[Event]) -> list[tuple[int, CategoryDeleted | None]]:
+    """(seq, deletion) for the categories feed; creations and renames change nothing here."""
+    batch: list[tuple[int, CategoryDeleted | None]] = []
+    for event in events:
+        deleted = None
+        if event.type == "category.deleted":
+            deleted = CategoryDeleted(_CategoryDeleted.model_validate(event.data).id)
+        batch.append((event.seq, deleted))
+    return batch
+
+
+def peer(
+    settings: Settings,
+    name: str,
+    tokens: TokenCodec,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> ServiceClient:
+    return peer_client(settings, name, tokens, transports)

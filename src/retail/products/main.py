@@ -1,0 +1,113 @@
+"""Composition root of the products service (port 8002)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
+from pathlib import Path
+
+import httpx
+from anyio import CapacityLimiter
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retail.kernel.app import create_service_app
+from retail.kernel.db import engine_for, migrate, ping, session_factory
+from retail.kernel.events import Event, FeedFollower, feed_router, following
+from retail.kernel.http import ServiceClient
+from retail.products import feeds
+from retail.products.adapters.images import S3ImageStore, s3_image_store
+from retail.products.adapters.sql import ProductsUnitOfWork
+from retail.products.clients import CategoriesDirectory, category_changes, peer, stock_levels
+from retail.products.config import ProductsSettings
+from retail.products.dependencies import event_reader
+from retail.products.router import internal_router, media_router, router
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+Sessions = async_sessionmaker[AsyncSession]
+Apply = Callable[[Sequence[Event]], Awaitable[None]]
+
+
+def create_app(
+    settings: ProductsSettings | None = None,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
+    settings = settings or ProductsSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = engine_for(settings)
+        await migrate(engine, MIGRATIONS)
+        sessions = session_factory(engine)
+        app.state.sessions = sessions
+        app.state.readiness["database"] = partial(ping, engine)
+        app.state.media_root = settings.media_dir() / "products"
+        app.state.image_limiter = CapacityLimiter(settings.image_workers)
+        app.state.remote_images = _remote_images(settings)
+        if app.state.remote_images is not None:
+            app.state.readiness["images"] = app.state.remote_images.ping
+        categories = peer(settings, "categories", app.state.tokens, transports)
+        inventory = peer(settings, "inventory", app.state.tokens, transports)
+        app.state.categories = CategoriesDirectory(categories)
+        app.state.followers = _followers(settings, sessions, categories, inventory)
+        running: AbstractAsyncContextManager[None] = (
+            following(*app.state.followers.values()) if settings.follow_feeds else nullcontext()
+        )
+        try:
+            async with running:
+                yield
+        finally:
+            await categories.aclose()
+            await inventory.aclose()
+            await engine.dispose()
+
+    return create_service_app(
+        settings,
+        title="Retail products service",
+        description="The catalogue: products and their images, and the products change feed.",
+        routers=[router, internal_router, media_router, feed_router(event_reader)],
+        lifespan=lifespan,
+    )
+
+
+def _remote_images(settings: ProductsSettings) -> S3ImageStore | None:
+    if not settings.s3_bucket:
+        return None
+    return s3_image_store(
+        settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        public_base_url=settings.s3_public_base_url,
+    )
+
+
+def _followers(
+    settings: ProductsSettings,
+    sessions: Sessions,
+    categories: ServiceClient,
+    inventory: ServiceClient,
+) -> dict[str, FeedFollower]:
+    """Inventory's feed feeds the stock read model; the categories feed clears deleted
+    categories. Each cursor lives in products' database and moves with what it applied."""
+
+    async def apply_stock(events: Sequence[Event]) -> None:
+        await feeds.apply_stock_levels(ProductsUnitOfWork(sessions), stock_levels(events))
+
+    async def apply_categories(events: Sequence[Event]) -> None:
+        await feeds.apply_category_changes(ProductsUnitOfWork(sessions), category_changes(events))
+
+    def follower(name: str, client: ServiceClient, apply: Apply) -> FeedFollower:
+        async def load() -> int:
+            return await feeds.feed_cursor(ProductsUnitOfWork(sessions, readonly=True), name)
+
+        return FeedFollower(
+            name, client.read_events, load, apply, interval_seconds=settings.feed_poll_seconds
+        )
+
+    return {
+        feeds.INVENTORY_FEED: follower(feeds.INVENTORY_FEED, inventory, apply_stock),
+        feeds.CATEGORIES_FEED: follower(feeds.CATEGORIES_FEED, categories, apply_categories),
+    }

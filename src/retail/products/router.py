@@ -1,0 +1,148 @@
+"""HTTP layer: parse, call a use case, shape the answer. No queries, no commits here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile, status
+from fastapi.responses import FileResponse
+
+from retail.kernel.errors import NotFound
+from retail.kernel.pagination import Pagination, total_pages
+from retail.kernel.security import AdminUser, InternalCaller
+from retail.products import images, service
+from retail.products.adapters.images import CONTENT_TYPES, IMMUTABLE, MEDIA_PATH
+from retail.products.dependencies import (
+    AppSettings,
+    Categories,
+    ExistingProduct,
+    ImageLimiter,
+    Images,
+    ListQuery,
+    LocalImages,
+    ReadUoW,
+    UoW,
+)
+from retail.products.exceptions import ImageTooLarge
+from retail.products.schemas import (
+    LookupItem,
+    LookupRequest,
+    LookupResult,
+    ProductCreate,
+    ProductList,
+    ProductRead,
+    ProductUpdate,
+)
+
+router = APIRouter(prefix="/api/products", tags=["products"])
+internal_router = APIRouter(prefix="/internal/products", tags=["internal"])
+media_router = APIRouter(prefix=MEDIA_PATH, tags=["media"])
+
+_READ_CHUNK = 64 * 1024
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not signed in"},
+    403: {"description": "Not an admin"},
+    404: {"description": "No such product"},
+    422: {"description": "Invalid input, or UNKNOWN_CATEGORY"},
+    503: {"description": "The categories service is unavailable"},
+}
+
+
+@router.get("", response_model=ProductList)
+async def list_products(query: ListQuery, paging: Pagination, uow: ReadUoW) -> ProductList:
+    found = await service.list_products(uow, query)
+    return ProductList(
+        products=[ProductRead.of(p) for p in found.items],
+        total=found.total,
+        page=paging.page,
+        limit=paging.limit,
+        total_pages=total_pages(found.total, paging.limit),
+    )
+
+
+@router.get("/{product_id}", response_model=ProductRead, responses={404: _ERRORS[404]})
+async def get_product(product: ExistingProduct) -> ProductRead:
+    return ProductRead.of(product)
+
+
+@router.post("", response_model=ProductRead, status_code=status.HTTP_201_CREATED, responses=_ERRORS)
+async def create_product(
+    body: ProductCreate, uow: UoW, categories: Categories, _admin: AdminUser
+) -> ProductRead:
+    return ProductRead.of(await service.create_product(uow, categories, body.to_draft()))
+
+
+@router.patch("/{product_id}", response_model=ProductRead, responses=_ERRORS)
+async def update_product(
+    product_id: str, body: ProductUpdate, uow: UoW, categories: Categories, _admin: AdminUser
+) -> ProductRead:
+    updated = await service.update_product(uow, categories, product_id, body.to_changes())
+    return ProductRead.of(updated)
+
+
+@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+async def delete_product(product_id: str, uow: UoW, store: Images, _admin: AdminUser) -> None:
+    await service.delete_product(uow, store, product_id)
+
+
+@router.post(
+    "/{product_id}/upload-image",
+    response_model=ProductRead,
+    responses={
+        **_ERRORS,
+        413: {"description": "The file is over the size limit (PAYLOAD_TOO_LARGE)"},
+        415: {"description": "Not a JPEG, PNG, WebP or GIF (UNSUPPORTED_MEDIA_TYPE)"},
+        422: {"description": "Damaged or truncated (INVALID_IMAGE), too many pixels"},
+    },
+)
+async def upload_image(
+    _admin: AdminUser,  # first: who may upload is decided before anything is looked up
+    product: ExistingProduct,
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF image, up to 5 MB")],
+    uow: UoW,
+    store: Images,
+    settings: AppSettings,
+    limiter: ImageLimiter,
+) -> ProductRead:
+    """Checks the bytes (not the name or Content-Type), strips metadata, keeps the format."""
+    data = await _read_at_most(file, settings.image_max_bytes)
+    updated = await images.upload_image(
+        uow, store, product.id, data, max_pixels=settings.image_max_pixels, limiter=limiter
+    )
+    return ProductRead.of(updated)
+
+
+async def _read_at_most(file: UploadFile, limit: int) -> bytes:
+    # The body cap already bounds what was received; this bounds what we hold in memory.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await file.read(_READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ImageTooLarge(details={"max_bytes": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@internal_router.post("/lookup", response_model=LookupResult)
+async def lookup_products(
+    body: LookupRequest, uow: ReadUoW, _caller: InternalCaller
+) -> LookupResult:
+    found = await service.lookup_products(uow, body.ids)
+    return LookupResult(products=[LookupItem.of(p) for p in found])
+
+
+@media_router.get(
+    "/{name}",
+    response_class=FileResponse,
+    responses={200: {"content": {t: {} for t in CONTENT_TYPES.values()}}, 404: {}},
+)
+async def product_image(name: str, local: LocalImages) -> FileResponse:
+    path = local.path_of(name)
+    if path is None or not path.is_file():
+        raise NotFound("Image not found")
+    return FileResponse(
+        path,
+        media_type=CONTENT_TYPES[path.suffix.removeprefix(".")],
+        headers={"Cache-Control": IMMUTABLE, "Content-Security-Policy": "default-src 'none'"},
+    )
