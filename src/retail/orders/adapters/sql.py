@@ -1,0 +1,319 @@
+"""SQL adapter: the repositories (domain objects in and out) and the unit of work; the
+tables are in `tables.py`.
+
+Status changes and recovery claims are single conditional UPDATEs decided by rows affected.
+Driver errors become the domain's signals: a duplicate order number `OrderNumberTaken`, a
+duplicate (user_id, key) `IdempotencyKeyTaken`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    delete,
+    desc,
+    func,
+    insert,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retail.kernel.db import SqlUnitOfWork, is_unique_violation, rows_affected
+from retail.orders.adapters.records import outcome_from_json, outcome_to_json
+from retail.orders.adapters.tables import (
+    idempotency_keys,
+    line_rows,
+    order_lines,
+    order_of,
+    orders,
+    skipped_rows,
+)
+from retail.orders.domain import (
+    IdempotencyRecord,
+    Order,
+    OrderQuery,
+    OrderStatus,
+    Outcome,
+    Page,
+)
+from retail.orders.exceptions import IdempotencyKeyTaken, OrderNumberTaken
+
+
+def _query_condition(query: OrderQuery) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = [true()]
+    if query.user_id is not None:
+        conditions.append(orders.c.user_id == query.user_id)
+    if query.status is not None:
+        conditions.append(orders.c.status == query.status)
+    elif query.hide_failed:
+        conditions.append(orders.c.status != "failed")
+    return and_(*conditions)
+
+
+class SqlOrderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, order: Order) -> None:
+        values = {
+            "id": order.id,
+            "order_number": order.order_number,
+            "user_id": order.user_id,
+            "status": order.status,
+            "shipping_address": order.shipping_address,
+            "skipped_items": skipped_rows(order),
+            "reservation_id": order.reservation_id,
+            "release_due": order.release_due,
+            "recovery_lease_until": order.recovery_lease_until,
+            "created_at": order.created_at,
+            "updated_at": order.updated_at,
+        }
+        try:
+            # Parameters apart from the statement: its cache key is then computed from
+            # the columns only, not from every value.
+            await self._session.execute(insert(orders), values)
+        except IntegrityError as exc:
+            if is_unique_violation(exc) and "order_number" in str(exc.orig):
+                raise OrderNumberTaken() from None
+            raise
+        await self._session.execute(insert(order_lines), line_rows(order))
+
+    async def get(self, order_id: str) -> Order | None:
+        found = await self._load(orders.c.id == order_id)
+        return found[0] if found else None
+
+    async def page(self, query: OrderQuery, *, offset: int, limit: int) -> Page[Order]:
+        condition = _query_condition(query)
+        total = await self._session.scalar(
+            select(func.count()).select_from(orders).where(condition)
+        )
+        newest_first = [desc(orders.c.created_at), desc(orders.c.id)]
+        items = await self._load(condition, order_by=newest_first, offset=offset, limit=limit)
+        return Page(items, int(total or 0))
+
+    async def transition(
+        self,
+        order_id: str,
+        expected: OrderStatus,
+        new: OrderStatus,
+        now: datetime,
+        *,
+        release_due: bool = False,
+        lease_until: datetime | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"status": new, "updated_at": now}
+        if release_due:
+            values["release_due"] = True
+        if lease_until is not None:
+            values["recovery_lease_until"] = lease_until
+        result = await self._session.execute(
+            update(orders)
+            .where(orders.c.id == order_id, orders.c.status == expected)
+            .values(values)
+        )
+        return rows_affected(result) == 1
+
+    async def replace_lines(self, order: Order) -> bool:
+        result = await self._session.execute(
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.status == "pending")
+            .values(
+                skipped_items=skipped_rows(order),
+                reservation_id=order.reservation_id,
+                updated_at=order.updated_at,
+            )
+        )
+        if rows_affected(result) != 1:
+            return False
+        await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.id))
+        await self._session.execute(insert(order_lines), line_rows(order))
+        return True
+
+    async def claim_pending(self, now: datetime, until: datetime, limit: int) -> list[Order]:
+        return await self._claim(orders.c.status == "pending", now, until, limit)
+
+    async def claim_releases(self, now: datetime, until: datetime, limit: int) -> list[Order]:
+        return await self._claim(orders.c.release_due == true(), now, until, limit)
+
+    async def release_done(self, order_id: str, now: datetime) -> None:
+        await self._session.execute(
+            update(orders).where(orders.c.id == order_id).values(release_due=False)
+        )
+
+    async def _claim(
+        self, due: ColumnElement[bool], now: datetime, until: datetime, limit: int
+    ) -> list[Order]:
+        expired = and_(due, orders.c.recovery_lease_until <= now)
+        candidates = await self._session.scalars(
+            select(orders.c.id).where(expired).order_by(orders.c.recovery_lease_until).limit(limit)
+        )
+        claimed: list[str] = []
+        for order_id in candidates.all():
+            # Conditional on the lease still being expired: another process may have just
+            # claimed it (on PostgreSQL; SQLite's writer lock already serialises this).
+            result = await self._session.execute(
+                update(orders)
+                .where(orders.c.id == order_id, expired)
+                .values(recovery_lease_until=until)
+            )
+            if rows_affected(result) == 1:
+                claimed.append(order_id)
+        return await self._load(orders.c.id.in_(claimed)) if claimed else []
+
+    async def _load(
+        self,
+        condition: ColumnElement[bool],
+        *,
+        order_by: Sequence[Any] = (),
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[Order]:
+        statement = select(orders).where(condition).order_by(*order_by)
+        if limit is not None:
+            statement = statement.offset(offset).limit(limit)
+        rows = (await self._session.execute(statement)).mappings().all()
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        found_lines = await self._session.execute(
+            select(order_lines)
+            .where(order_lines.c.order_id.in_(ids))
+            .order_by(order_lines.c.order_id, order_lines.c.position)
+        )
+        lines: dict[str, list[RowMapping]] = {order_id: [] for order_id in ids}
+        for line in found_lines.mappings():
+            lines[line["order_id"]].append(line)
+        return [order_of(row, lines[row["id"]]) for row in rows]
+
+
+class SqlIdempotencyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
+        result = await self._session.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
+            )
+        )
+        row = result.mappings().first()
+        if row is None:
+            return None
+        outcome = row["outcome"]
+        return IdempotencyRecord(
+            user_id=row["user_id"],
+            key=row["key"],
+            request_hash=row["request_hash"],
+            order_id=row["order_id"],
+            created_at=row["created_at"],
+            outcome=None if outcome is None else outcome_from_json(outcome),
+        )
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        values = {
+            "user_id": record.user_id,
+            "key": record.key,
+            "request_hash": record.request_hash,
+            "order_id": record.order_id,
+            "outcome": None,
+            "created_at": record.created_at,
+        }
+        try:
+            # No savepoint: the use case abandons its transaction when it loses this race.
+            await self._session.execute(insert(idempotency_keys), values)
+        except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise IdempotencyKeyTaken() from None
+            raise
+
+    async def complete(self, order_id: str, outcome: Outcome) -> None:
+        t = idempotency_keys
+        await self._session.execute(
+            update(t)
+            .where(t.c.order_id == order_id, t.c.outcome.is_(None))
+            .values(outcome=outcome_to_json(outcome))
+        )
+
+    async def discard(self, user_id: str, key: str) -> None:
+        t = idempotency_keys
+        await self._session.execute(delete(t).where(t.c.user_id == user_id, t.c.key == key))
+
+    async def discard_for_order(self, order_id: str) -> None:
+        t = idempotency_keys
+        await self._session.execute(delete(t).where(t.c.order_id == order_id))
+
+    async def purge(self, before: datetime, limit: int) -> int:
+        t = idempotency_keys
+        old = select(t.c.user_id, t.c.key).where(t.c.created_at < before).limit(limit)
+        doomed = (await self._session.execute(old)).all()
+        for user_id, key in doomed:
+            await self.discard(user_id, key)
+        return len(doomed)
+
+
+# One gate per database (session factory), for SQLite only; see OrdersUnitOfWork.
+_write_gates: WeakKeyDictionary[async_sessionmaker[AsyncSession], asyncio.Lock] = (
+    WeakKeyDictionary()
+)
+
+
+def _write_gate(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
+    bind = sessions.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        return None
+    return _write_gates.setdefault(sessions, asyncio.Lock())
+
+
+class OrdersUnitOfWork(SqlUnitOfWork):
+    """On SQLite, writing units of work of one process queue on an asyncio lock (first come,
+    first served) before their BEGIN IMMEDIATE. SQLite has one writer anyway; without the
+    gate, waiting writers poll the lock from SQLite's busy handler, which sleeps up to
+    100 ms between looks and is not fair: under sustained load some waiters starved past
+    the busy timeout (a 503 after the stock was already held). Reads are not gated."""
+
+    orders: SqlOrderRepository
+    idempotency: SqlIdempotencyRepository
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, readonly: bool = False
+    ) -> None:
+        super().__init__(sessions, readonly=readonly)
+        self._gate = None if readonly else _write_gate(sessions)
+
+    def _bind(self, session: AsyncSession) -> None:
+        self.orders = SqlOrderRepository(session)
+        self.idempotency = SqlIdempotencyRepository(session)
+
+    async def __aenter__(self) -> Self:
+        if self._gate is None:
+            return await super().__aenter__()
+        await self._gate.acquire()
+        try:
+            return await super().__aenter__()
+        except BaseException:
+            self._gate.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            if self._gate is not None:
+                self._gate.release()

@@ -1,0 +1,107 @@
+"""HTTP layer: parse, call a use case, shape the answer. No queries, no commits here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+
+from retail.kernel.pagination import Pagination
+from retail.kernel.security import AdminUser, CurrentUser
+from retail.orders import lifecycle, placing, reordering, service
+from retail.orders.dependencies import IdempotencyKey, ReadUoW, SagaContext, VisibleOrder
+from retail.orders.domain import OrderStatus
+from retail.orders.schemas import (
+    OrderCreate,
+    OrderList,
+    OrderRead,
+    ReorderCreate,
+    ReorderRead,
+    StatusChange,
+)
+
+router = APIRouter(prefix="/api/orders", tags=["orders"])
+
+_AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not signed in"},
+    404: {"description": "No such order, or not yours (ORDER_NOT_FOUND)"},
+}
+_PLACING: dict[int | str, dict[str, Any]] = {
+    401: _AUTH[401],
+    409: {
+        "description": "INSUFFICIENT_STOCK (details: product_id, requested, available), "
+        "IDEMPOTENT_REQUEST_IN_PROGRESS (retry after Retry-After)"
+    },
+    422: {"description": "UNKNOWN_PRODUCT, IDEMPOTENCY_KEY_REUSED, VALIDATION_ERROR"},
+    503: {"description": "Products or inventory unavailable; nothing is held"},
+}
+_TRANSITION: dict[int | str, dict[str, Any]] = {409: {"description": "INVALID_STATUS_TRANSITION"}}
+
+
+@router.post("", response_model=OrderRead, status_code=status.HTTP_201_CREATED, responses=_PLACING)
+async def place_order(
+    body: OrderCreate, customer: CurrentUser, ctx: SagaContext, key: IdempotencyKey = None
+) -> OrderRead:
+    order = await placing.place_order(ctx, customer, body.to_request(), key)
+    return OrderRead.of(order)
+
+
+@router.get("", response_model=OrderList, responses={401: _AUTH[401]})
+async def list_orders(
+    viewer: CurrentUser,
+    uow: ReadUoW,
+    paging: Pagination,
+    status_filter: Annotated[
+        OrderStatus | None, Query(alias="status", description="Only orders in this status")
+    ] = None,
+) -> OrderList:
+    """Newest first. A customer sees their own (failed attempts only when asking for
+    `status=failed`); an admin sees every order."""
+    found = await service.list_orders(
+        uow, viewer, status=status_filter, offset=paging.offset, limit=paging.limit
+    )
+    return OrderList.of(found, paging)
+
+
+@router.get("/{order_id}", response_model=OrderRead, responses=_AUTH)
+async def get_order(order: VisibleOrder) -> OrderRead:
+    return OrderRead.of(order)
+
+
+@router.post(
+    "/{order_id}/reorder",
+    response_model=ReorderRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_PLACING, **_AUTH, 409: {"description": "NOTHING_TO_REORDER, or as placing"}},
+)
+async def reorder(
+    order_id: str,
+    caller: CurrentUser,
+    ctx: SagaContext,
+    body: Annotated[ReorderCreate | None, Body()] = None,
+    key: IdempotencyKey = None,
+) -> ReorderRead:
+    """Today's titles and prices; lines that are gone or short are listed in
+    `skipped_items` instead."""
+    address = body.shipping_address if body is not None else None
+    order = await reordering.reorder(ctx, caller, order_id, address, key)
+    return ReorderRead.of(order)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderRead, responses={**_AUTH, **_TRANSITION})
+async def cancel_order(order_id: str, caller: CurrentUser, ctx: SagaContext) -> OrderRead:
+    """The owner while pending or confirmed, an admin until shipped. The stock goes back."""
+    return OrderRead.of(await lifecycle.cancel_order(ctx, caller, order_id))
+
+
+@router.patch(
+    "/{order_id}/status",
+    response_model=OrderRead,
+    responses={**_AUTH, **_TRANSITION, 403: {"description": "Not an admin"}},
+)
+async def change_status(
+    order_id: str, body: StatusChange, admin: AdminUser, ctx: SagaContext
+) -> OrderRead:
+    """pending -> confirmed -> processing -> shipped -> delivered; cancelled from pending,
+    confirmed or processing."""
+    return OrderRead.of(await lifecycle.change_status(ctx, admin, order_id, body.status))

@@ -1,0 +1,114 @@
+"""The orders app wired to the real products and inventory apps in this process (ASGI
+transports): the internal contracts as the peers actually implement them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from retail.inventory.config import InventorySettings
+from retail.inventory.main import create_app as create_inventory_app
+from retail.orders.config import OrdersSettings
+from retail.orders.main import create_app as create_orders_app
+from retail.products.config import ProductsSettings
+from retail.products.main import create_app as create_products_app
+from tests.support import admin_headers, assert_error, bearer, make_settings
+
+ADMIN = admin_headers()
+ALICE = bearer("alice")
+Json = dict[str, Any]
+
+
+@dataclass
+class System:
+    orders: httpx.AsyncClient
+    products: httpx.AsyncClient
+    inventory: httpx.AsyncClient
+    inventory_app: FastAPI
+
+    async def product(self, title: str, price: str, tax: str, stock: int) -> str:
+        body = {"title": title, "price": price, "tax_percent": tax, "stock": stock}
+        response = await self.products.post("/api/products", json=body, headers=ADMIN)
+        assert response.status_code == 201, response.text
+        await self.inventory_app.state.followers["products"].catch_up()
+        return str(response.json()["id"])
+
+    async def stock(self, product_id: str) -> int:
+        response = await self.inventory.get(f"/api/inventory/{product_id}", headers=ADMIN)
+        assert response.status_code == 200, response.text
+        return int(response.json()["stock"])
+
+    async def order(self, *lines: tuple[str, int]) -> httpx.Response:
+        items = [{"product_id": p, "quantity": q} for p, q in lines]
+        body = {"items": items, "shipping_address": {"line1": "1 Main St", "city": "Springfield"}}
+        return await self.orders.post("/api/orders", json=body, headers=ALICE)
+
+
+def _client(app: FastAPI, name: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{name}")
+
+
+@pytest.fixture
+async def system(tmp_path: Path) -> AsyncIterator[System]:
+    quiet: dict[str, Any] = {"follow_feeds": False}
+    products_app = create_products_app(
+        make_settings(ProductsSettings, tmp_path / "products", **quiet)
+    )
+    inventory_app = create_inventory_app(
+        make_settings(InventorySettings, tmp_path / "inventory", **quiet),
+        transports={"products": httpx.ASGITransport(app=products_app)},
+    )
+    orders_app = create_orders_app(
+        make_settings(OrdersSettings, tmp_path / "orders", recover_pending=False),
+        transports={
+            "products": httpx.ASGITransport(app=products_app),
+            "inventory": httpx.ASGITransport(app=inventory_app),
+        },
+    )
+    async with AsyncExitStack() as stack:
+        for app in (products_app, inventory_app, orders_app):
+            await stack.enter_async_context(LifespanManager(app))
+        yield System(
+            orders=await stack.enter_async_context(_client(orders_app, "orders")),
+            products=await stack.enter_async_context(_client(products_app, "products")),
+            inventory=await stack.enter_async_context(_client(inventory_app, "inventory")),
+            inventory_app=inventory_app,
+        )
+
+
+async def test_placing_and_cancelling_move_stock_at_inventory(system: System) -> None:
+    pen = await system.product("Gel pen", "0.35", "7.25", stock=3)
+    placed = await system.order((pen, 2))
+    assert placed.status_code == 201, placed.text
+    assert (placed.json()["total"], placed.json()["items"][0]["line_total"]) == (0.75, 0.75)
+    assert await system.stock(pen) == 1
+
+    short = await system.order((pen, 2))
+    assert_error(short, 409, "INSUFFICIENT_STOCK")
+    assert short.json()["details"] == {"product_id": pen, "requested": 2, "available": 1}
+
+    cancel = await system.orders.post(f"/api/orders/{placed.json()['id']}/cancel", headers=ALICE)
+    assert cancel.json()["status"] == "cancelled"
+    assert await system.stock(pen) == 3
+    history = await system.inventory.get(f"/api/inventory/{pen}/history", headers=ADMIN)
+    kinds = [(m["type"], m["order_id"]) for m in history.json()["items"]]
+    assert kinds[:2] == [("release", placed.json()["id"]), ("reservation", placed.json()["id"])]
+
+
+async def test_an_order_is_all_or_nothing_at_inventory(system: System) -> None:
+    lamp = await system.product("Desk lamp", "24.90", "20", stock=5)
+    rug = await system.product("Rug", "80", "0", stock=1)
+    refused = await system.order((lamp, 2), (rug, 2))
+    assert_error(refused, 409, "INSUFFICIENT_STOCK")
+    assert (await system.stock(lamp), await system.stock(rug)) == (5, 1)
+    unknown = await system.order((lamp, 1), ("no-such-product", 1))
+    assert_error(unknown, 422, "UNKNOWN_PRODUCT")
+    assert await system.stock(lamp) == 5
