@@ -1,0 +1,255 @@
+"""ProductIndex: the embedded product search index of the search service (tantivy).
+
+Thread safety: one writer at a time, any number of concurrent readers. Writes take an
+internal lock and commit before they return, so the next search, from any thread, sees
+them. Searches never take that lock: each reads the snapshot of the last commit (tantivy
+searchers are immutable) and runs in Rust with the GIL released. The methods are
+synchronous; an async service calls them from a worker thread. A directory belongs to one
+open ProductIndex at a time (IndexInUse otherwise, across processes too); several
+processes may each hold their own directory.
+
+Atomic cursors: every write takes `meta`, key/value pairs committed in the same tantivy
+commit as the change, so a feed cursor is stored exactly when its events are applied. A
+commit costs tens of milliseconds (it syncs to disk): apply a page of feed events in one
+`batch()`, with its cursor, rather than one commit per event.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from retail.search.engine.analysis import query_words, singular
+from retail.search.engine.batch import IndexBatch, Registry, Words, load_registry
+from retail.search.engine.directory_lock import DirectoryLock
+from retail.search.engine.model import (
+    IndexClosed,
+    IndexedProduct,
+    IndexIncompatible,
+    SearchQuery,
+    validate_query,
+)
+from retail.search.engine.queries import filter_queries, tier_queries
+from retail.search.engine.schema import TIE_WEIGHT_FIELD, Kind, ProductRecord, build_schema
+from retail.search.engine.vocabulary import Vocabulary, count_documents
+
+DEFAULT_SUGGESTIONS = 8
+MAX_SUGGESTIONS = 50
+_WRITER_HEAP_BYTES = 128_000_000
+# One indexing thread: Python builds documents meanwhile, searches keep the other core, and
+# products of a batch land in one segment in order, so equal scores keep a stable order.
+_WRITER_THREADS = 1
+
+
+class ProductIndex:
+    def __init__(self, directory: Path) -> None:
+        """Open the index stored under `directory`, creating both if needed."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self._lock = DirectoryLock(directory)
+        try:
+            self._schema = build_schema()
+            self._index = _open_or_create(directory, self._schema)
+            self._writer = self._index.writer(_WRITER_HEAP_BYTES, _WRITER_THREADS)
+            searcher = self._index.searcher()
+            self._registry = load_registry(self._schema, searcher)
+            self._vocabulary = _load_vocabulary(searcher)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._write_lock = threading.RLock()
+        self._batch_open = False
+        self._closed = False
+
+    # Writes -------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self, meta: Mapping[str, str] | None = None) -> Iterator[IndexBatch]:
+        """Changes published by one commit, with `meta`, when the block ends; none of them
+        if it raises. Opening one, or calling another write, inside a batch raises
+        RuntimeError."""
+        with self._write_lock:
+            self._check_open()
+            if self._batch_open:
+                raise RuntimeError("a ProductIndex batch is already open")
+            self._batch_open = True
+            try:
+                batch = IndexBatch(self._schema, self._index.searcher(), self._registry)
+                yield batch
+                for key, value in (meta or {}).items():
+                    batch.set_meta(key, value)
+                self._commit(batch)
+            finally:
+                self._batch_open = False
+
+    def _commit(self, batch: IndexBatch) -> None:
+        try:
+            indexed = batch.stage(self._writer)
+            self._writer.commit()
+        except BaseException:
+            self._writer.rollback()
+            raise
+        self._index.reload()
+        self._registry = batch.registry_after()
+        self._learn(indexed)
+
+    def _learn(self, indexed: Sequence[Words]) -> None:
+        new_words = self._vocabulary.unknown(pair for words in indexed for pair in words)
+        term_lists = ([term for _, term in words] for words in indexed)
+        self._vocabulary.add(new_words, count_documents(term_lists))
+
+    def upsert(
+        self, products: Sequence[IndexedProduct], meta: Mapping[str, str] | None = None
+    ) -> None:
+        """Insert or replace (by id) a batch of products, all or none. Raises
+        InvalidProduct (a ValueError) for a product that cannot be indexed."""
+        with self.batch(meta) as batch:
+            batch.upsert(products)
+
+    def delete(self, product_id: str, meta: Mapping[str, str] | None = None) -> None:
+        """Remove a product; an unknown id is not an error (events may repeat)."""
+        with self.batch(meta) as batch:
+            batch.delete(product_id)
+
+    def set_stock(self, product_id: str, stock: int, meta: Mapping[str, str] | None = None) -> None:
+        """Set a product's stock; for an unknown id, keep it until the product arrives."""
+        with self.batch(meta) as batch:
+            batch.set_stock(product_id, stock)
+
+    def set_category_name(
+        self, category_id: str, name: str | None, meta: Mapping[str, str] | None = None
+    ) -> None:
+        """Name a category (None: it was deleted); its products re-rank on the name."""
+        with self.batch(meta) as batch:
+            batch.set_category_name(category_id, name)
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.batch({key: value}):
+            pass
+
+    def clear(self, meta: Mapping[str, str] | None = None) -> None:
+        """Forget everything, meta included (a rebuild starts its feeds from the start),
+        then store `meta`, in one commit."""
+        with self._write_lock:
+            self._check_open()
+            if self._batch_open:  # the delete below would otherwise join the open batch
+                raise RuntimeError("clear() inside a ProductIndex batch")
+            previous = self._registry
+            self._writer.delete_all_documents()
+            self._registry = Registry()  # the batch must not carry the old records over
+            try:
+                with self.batch(meta):
+                    pass
+            except BaseException:
+                self._registry = previous
+                raise
+            self._vocabulary = Vocabulary()
+
+    # Reads --------------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> list[dict[str, Any]]:
+        """Product documents, best first, each with its latest stock. Raises InvalidQuery
+        (a ValueError) for a query that cannot run: blank, too long, or out-of-range limit,
+        offset or prices. Text with nothing searchable in it (only emoji) finds nothing."""
+        validate_query(query)
+        words = query_words(query.text)
+        if not words:
+            return []
+        self._check_open()
+        searcher = self._index.searcher()
+        filters = filter_queries(self._schema, query)
+        tiers = tier_queries(self._schema, words, self._vocabulary, filters)
+        return [r.response() for r in _page(searcher, tiers, query.offset, query.limit)]
+
+    def suggest(self, prefix: str, limit: int = DEFAULT_SUGGESTIONS) -> list[str]:
+        """Up to `limit` titles of the best products whose title matches what was typed;
+        [] for input with nothing searchable."""
+        words = query_words(prefix[: 4 * MAX_SUGGESTIONS])
+        if not words:
+            return []
+        self._check_open()
+        limit = max(1, min(limit, MAX_SUGGESTIONS))
+        tiers = tier_queries(self._schema, words, self._vocabulary, fields=("title",))
+        # Several products can share a title: read a few more than needed.
+        records = _page(self._index.searcher(), tiers, 0, 4 * limit)
+        titles = {r.product.title.casefold(): r.product.title for r in records}
+        return list(titles.values())[:limit]
+
+    def get_meta(self, key: str) -> str | None:
+        """The value as of the last commit (so after every returned write)."""
+        self._check_open()
+        return self._registry.meta.get(key)
+
+    def count(self) -> int:
+        """How many products the index holds."""
+        self._check_open()
+        query = tantivy.Query.term_query(self._schema, "kind", str(Kind.PRODUCT))
+        return _match_count(self._index.searcher(), query)
+
+    # Life cycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the directory; idempotent. Do not close while other threads search."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._writer.wait_merging_threads()
+            finally:
+                self._lock.release()
+
+    def __enter__(self) -> ProductIndex:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise IndexClosed("the index is closed")
+
+
+def _page(
+    searcher: tantivy.Searcher, tiers: Sequence[tantivy.Query], offset: int, limit: int
+) -> list[ProductRecord]:
+    """Hits offset..offset+limit over the tiers in order: a later tier is only read when
+    the earlier ones run out before the end of the page."""
+    records: list[ProductRecord] = []
+    for tier in tiers:
+        hits = searcher.search(
+            tier, limit, count=False, offset=offset, weight_by_field=TIE_WEIGHT_FIELD
+        ).hits
+        records += [ProductRecord.from_bytes(searcher.doc(a)["record"][0]) for _, a in hits]
+        limit -= len(hits)
+        if limit == 0:
+            break
+        # Short of the page: the tier ended within it (next tier from its start), or before
+        # it (skip what is left of the offset, which needs the tier's size).
+        offset = 0 if hits else offset - _match_count(searcher, tier)
+    return records
+
+
+def _open_or_create(directory: Path, schema: tantivy.Schema) -> tantivy.Index:
+    if tantivy.Index.exists(str(directory)) and tantivy.Index.open(str(directory)).schema != schema:
+        raise IndexIncompatible(
+            f"{directory} holds an index of another schema: remove it and rebuild from the feeds"
+        )
+    return tantivy.Index(schema, path=str(directory))
+
+
+def _match_count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    result: Any = searcher.search(query, 1, count=True)  # the stubs omit SearchResult.count
+    return int(result.count)
+
+
+def _load_vocabulary(searcher: tantivy.Searcher) -> Vocabulary:
+    words = searcher.terms_with_prefix("surface", "")
+    documents: dict[str, int] = {}
+    for word, count in words:
+        documents[singular(word)] = documents.get(singular(word), 0) + count
+    return Vocabulary({word: singular(word) for word, _ in words}, documents)
