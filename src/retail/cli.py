@@ -113,6 +113,31 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed_demo(args: argparse.Namespace) -> int:
+    from retail.demo.seed import SeedError, seed_demo
+
+    email = args.email or os.environ.get("ADMIN_EMAIL")
+    password = args.password or os.environ.get("ADMIN_PASSWORD")
+    if not email or not password:
+        print(
+            "seed-demo signs in as an admin: pass --email/--password or set ADMIN_EMAIL and "
+            "ADMIN_PASSWORD",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        report = asyncio.run(
+            seed_demo(
+                Settings(), products=args.products, email=email, password=password, seed=args.seed
+            )
+        )
+    except SeedError as exc:
+        print(f"seed-demo failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"Seeded {report.categories} categories and {report.products} products.")
+    return 0
+
+
 def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="retail", description="Retail portal backend")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +154,11 @@ def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argpars
     admin = sub.add_parser("create-admin", help="create an admin or promote a user")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
+    demo = sub.add_parser("seed-demo", help="fill a running system with a demo catalogue")
+    demo.add_argument("--products", type=int, default=1000)
+    demo.add_argument("--seed", type=int, default=42, help="same seed, same catalogue")
+    demo.add_argument("--email", help="admin email (default: $ADMIN_EMAIL)")
+    demo.add_argument("--password", help="admin password (default: $ADMIN_PASSWORD)")
     for name, handler in commands.items():
         sub.choices[name].set_defaults(handler=handler)
     return parser
@@ -138,6 +168,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": _up,
     "serve": _serve,
     "create-admin": _create_admin,
+    "seed-demo": _seed_demo,
 }
 
 

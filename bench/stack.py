@@ -1,0 +1,182 @@
+"""The system under measurement: six services and the bare app as real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import httpx
+
+from retail.kernel.settings import SERVICE_PORTS
+
+SECRET = "bench-signing-secret-0123456789-0123456789-0123456789"
+ADMIN = {"email": "bench-admin@shop.test", "password": "bench-admin-pass"}
+CUSTOMER = {"email": "bench-customer@shop.test", "password": "bench-customer-pass", "name": "B"}
+QUERIES = ["shirt", "blue cotton", "runing shoes", "organic", "kitchen knife", "lamp", "wool"]
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+class Stack:
+    def __init__(self, data_dir: Path) -> None:
+        *service_ports, bare_port = _free_ports(len(SERVICE_PORTS) + 1)
+        self.ports = dict(zip(SERVICE_PORTS, service_ports, strict=True))
+        self.bare_url = f"http://127.0.0.1:{bare_port}"
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(data_dir),
+            "JWT_SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "ADMIN_EMAIL": ADMIN["email"],
+            "ADMIN_PASSWORD": ADMIN["password"],
+        }
+        for service, port in self.ports.items():
+            self.env[f"{service.upper()}_PORT"] = str(port)
+            self.env[f"{service.upper()}_URL"] = self.url(service)
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self.product_ids: list[str] = []
+        self._customer_token = ""
+        self._stocked_product = ""
+        self._stock_before = 0
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def __enter__(self) -> Self:
+        python = sys.executable
+        self._processes.append(subprocess.Popen([python, "-m", "retail", "up"], env=self.env))
+        bare = [
+            python,
+            "-m",
+            "uvicorn",
+            "bench.bare_app:app",
+            "--port",
+            self.bare_url[-5:],
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        self._processes.append(subprocess.Popen(bare, env=self.env))
+        self._wait([*(self.url(s) + "/ready" for s in SERVICE_PORTS), self.bare_url + "/static"])
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for process in self._processes:
+            process.terminate()
+        for process in self._processes:
+            process.wait(30)
+
+    def _wait(self, urls: list[str], timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        for url in urls:
+            while True:
+                try:
+                    if httpx.get(url, timeout=2).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(url)
+                time.sleep(0.2)
+
+    def seed(self, products: int) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "retail", "seed-demo", "--products", str(products)],
+            env=self.env,
+            check=True,
+        )
+        listing = httpx.get(f"{self.url('products')}/api/products", params={"limit": 100}).json()
+        self.product_ids = [p["id"] for p in listing["products"]]
+        self._prepare_orders()
+        self._wait_for_search(products)
+
+    def _prepare_orders(self) -> None:
+        auth = self.url("auth")
+        httpx.post(f"{auth}/api/auth/register", json=CUSTOMER)
+        login = httpx.post(f"{auth}/api/auth/login", json=self.customer_credentials())
+        self._customer_token = login.json()["access_token"]
+        admin = httpx.post(f"{auth}/api/auth/login", json=ADMIN).json()["access_token"]
+        self._stocked_product = self.product_ids[0]
+        self._stock_before = 10_000_000
+        response = httpx.patch(
+            f"{self.url('inventory')}/api/inventory/{self._stocked_product}",
+            json={"stock": self._stock_before, "reason": "benchmark"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        response.raise_for_status()
+
+    def _wait_for_search(self, products: int, timeout: float = 600.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = httpx.get(f"{self.url('search')}/api/search", params={"q": "a", "limit": 1})
+            if answer.status_code == 200 and answer.json():
+                return
+            time.sleep(1)
+        raise TimeoutError("search never indexed the catalogue")
+
+    def product_paths(self) -> list[str]:
+        return [f"/api/products/{pid}" for pid in self.product_ids]
+
+    def product_list_paths(self) -> list[str]:
+        return [f"/api/products?page={page}&limit=20" for page in range(1, 6)]
+
+    def search_paths(self) -> list[str]:
+        rng = random.Random(7)
+        return [
+            f"/api/search?q={q.replace(' ', '+')}&limit=20"
+            for q in rng.sample(QUERIES * 3, len(QUERIES) * 3)
+        ]
+
+    def order_bodies(self) -> list[str]:
+        line = {"product_id": self._stocked_product, "quantity": 1}
+        return [json.dumps({"items": [line], "shipping_address": "1 Bench Street, Testville"})]
+
+    def customer_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._customer_token}"}
+
+    def customer_credentials(self) -> dict[str, str]:
+        return {"email": CUSTOMER["email"], "password": CUSTOMER["password"]}
+
+    def oversell_report(self) -> str:
+        """Stock left + units in confirmed orders must equal the stock we started with."""
+        token = httpx.post(f"{self.url('auth')}/api/auth/login", json=ADMIN).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        item = httpx.get(
+            f"{self.url('inventory')}/api/inventory/{self._stocked_product}/history",
+            params={"limit": 1},
+            headers=headers,
+        ).json()
+        orders = httpx.get(
+            f"{self.url('orders')}/api/orders",
+            params={"limit": 1, "status": "confirmed"},
+            headers=headers,
+        ).json()
+        return (
+            f"Oversell check: stock before {self._stock_before:,}; latest movement "
+            f"{json.dumps(item.get('items', item))[:200]}; confirmed orders {orders.get('total')}"
+        )

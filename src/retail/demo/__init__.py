@@ -1,0 +1,1 @@
+"""A realistic demo catalogue, generated deterministically, and the seeder that loads it."""
