@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 
 from retail.kernel.settings import SERVICE_PORTS
-from tests.support import SECRET, database_overrides
+from tests.support import MONGODB_SERVICES, SECRET, database_overrides, mongodb_requested
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -38,6 +38,11 @@ def system_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str,
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
     env.update(DATA_DIR=str(data_dir), JWT_SECRET_KEY=SECRET, LOG_LEVEL="WARNING")
     env.update({k.upper(): str(v) for k, v in database_overrides(data_dir).items()})
+    if mongodb_requested():  # the services with a MongoDB adapter run on the run's MongoDB
+        for service in MONGODB_SERVICES:
+            overrides = database_overrides(data_dir, service)
+            env[f"{service.upper()}_DATABASE_URL"] = overrides["database_url"]
+            env["DATABASE_SCHEMA_PREFIX"] = overrides["database_schema_prefix"]
     for service, port in ports.items():
         env[f"{service.upper()}_PORT"] = str(port)
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port}"
