@@ -1,9 +1,14 @@
-"""Fixtures of the products API tests: a real categories app, and products wired to it."""
+"""Fixtures of the products tests: a real categories app, products wired to it, and, for the
+repository contract suite, two separately opened stores (engines, or MongoDB clients) on one
+database, as two processes of the service would have, on every reachable back end."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -11,8 +16,11 @@ from starlette.types import ASGIApp
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app as create_categories_app
+from retail.products.config import ProductsSettings
+from retail.products.dependencies import UnitOfWorkFactory
+from retail.products.main import Storage, mongo_storage, sql_storage
 from tests.products.shop import Shop, open_shop
-from tests.support import make_settings
+from tests.support import Backend, make_settings, reachable_backends
 
 
 @pytest.fixture
@@ -27,3 +35,28 @@ async def categories_app(tmp_path: Path) -> AsyncIterator[ASGIApp]:
 async def shop(tmp_path: Path, categories_app: ASGIApp) -> AsyncIterator[Shop]:
     async with open_shop(tmp_path / "products", categories_app) as shop:
         yield shop
+
+
+class StorageOpener(Protocol):
+    def __call__(self, settings: ProductsSettings) -> AbstractAsyncContextManager[Storage]: ...
+
+
+@dataclass(frozen=True)
+class Processes:
+    backend: Backend
+    one: UnitOfWorkFactory
+    two: UnitOfWorkFactory
+
+
+OPENERS: dict[Backend, StorageOpener] = {"sql": sql_storage, "mongodb": mongo_storage}
+
+
+@pytest.fixture(params=reachable_backends())
+async def processes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Processes]:
+    backend: Backend = request.param
+    settings = make_settings(ProductsSettings, tmp_path, backend=backend)
+    opener = OPENERS[backend]
+    # One after the other: two first opens of a brand-new SQLite file racing to switch it
+    # to WAL is a start-up hazard of its own.
+    async with opener(settings) as first, opener(settings) as second:
+        yield Processes(backend, first.units, second.units)

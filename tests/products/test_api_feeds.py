@@ -16,7 +16,6 @@ from starlette.types import ASGIApp
 from retail.kernel.events import Event, EventFeed
 from retail.kernel.security import TokenCodec
 from retail.products import feeds
-from retail.products.adapters.sql import ProductsUnitOfWork
 from tests.products.shop import ADMIN, Shop, open_shop
 from tests.support import SECRET, assert_error, service_headers
 
@@ -183,7 +182,7 @@ async def test_a_malformed_stock_event_stops_the_feed_instead_of_skipping_it(
     async with open_shop(tmp_path, categories_app, transports=inventory.transports()) as shop:
         with pytest.raises(ValidationError):
             await shop.follow("inventory")
-        uow = ProductsUnitOfWork(shop.app.state.sessions, readonly=True)
+        uow = shop.app.state.unit_of_work(readonly=True)
         assert await feeds.feed_cursor(uow, feeds.INVENTORY_FEED) == 0
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from retail.categories.domain import Category
 from retail.categories.exceptions import CategoryNotFound
 from retail.categories.ports import UnitOfWork
+from retail.kernel.clock import utc_now
 from retail.kernel.events import Event
 
 
@@ -29,7 +29,7 @@ async def get_category(uow: UnitOfWork, category_id: str) -> Category:
 async def create_category(
     uow: UnitOfWork, *, name: str, logo: str | None, description: str
 ) -> Category:
-    now = datetime.now(UTC)
+    now = utc_now()
     category = Category(str(uuid.uuid4()), name, logo, description, now, now)
     async with uow:
         await uow.categories.add(category)
@@ -43,7 +43,7 @@ async def update_category(uow: UnitOfWork, category_id: str, changes: dict[str, 
         current = await uow.categories.get(category_id)
         if current is None:
             raise CategoryNotFound()
-        updated = replace(current, **changes, updated_at=datetime.now(UTC))
+        updated = replace(current, **changes, updated_at=utc_now())
         await uow.categories.update(updated)
         await uow.events.append("category.updated", updated.id, updated.as_event_data())
         await uow.commit()

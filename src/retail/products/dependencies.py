@@ -1,10 +1,13 @@
 """`Annotated` dependencies: units of work, the peers and stores from app state, loading a
-product by id (404 if absent), and the list query."""
+product by id (404 if absent), and the list query.
+
+The lifespan keeps a `UnitOfWorkFactory` on `app.state.unit_of_work` for the configured
+back end (SQL or MongoDB); nothing here or in the router knows which one it is."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
@@ -15,22 +18,27 @@ from retail.kernel.money import to_cents
 from retail.kernel.pagination import Pagination
 from retail.products import service
 from retail.products.adapters.images import LocalImageStore
-from retail.products.adapters.sql import ProductsUnitOfWork
 from retail.products.config import ProductsSettings
 from retail.products.domain import Product, ProductQuery, ProductSort
-from retail.products.ports import CategoryDirectory, ImageStore
+from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
 
 
-def unit_of_work(request: Request) -> ProductsUnitOfWork:
-    return ProductsUnitOfWork(request.app.state.sessions)
+class UnitOfWorkFactory(Protocol):
+    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
 
 
-def read_only_unit_of_work(request: Request) -> ProductsUnitOfWork:
-    return ProductsUnitOfWork(request.app.state.sessions, readonly=True)
+def unit_of_work(request: Request) -> UnitOfWork:
+    factory: UnitOfWorkFactory = request.app.state.unit_of_work
+    return factory()
 
 
-UoW = Annotated[ProductsUnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[ProductsUnitOfWork, Depends(read_only_unit_of_work)]
+def read_only_unit_of_work(request: Request) -> UnitOfWork:
+    factory: UnitOfWorkFactory = request.app.state.unit_of_work
+    return factory(readonly=True)
+
+
+UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
+ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
 def settings_of(request: Request) -> ProductsSettings:

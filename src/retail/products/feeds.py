@@ -12,9 +12,9 @@ once even with several processes following the same feed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import TypeVar
 
+from retail.kernel.clock import utc_now
 from retail.kernel.errors import ServiceUnavailable
 from retail.products.domain import CategoryDeleted, StockLevel
 from retail.products.ports import UnitOfWork
@@ -49,7 +49,7 @@ async def _set_stock(uow: UnitOfWork, level: StockLevel) -> None:
 
 async def _clear_category(uow: UnitOfWork, deleted: CategoryDeleted) -> None:
     await uow.deleted_categories.add(deleted.category_id)
-    for product in await uow.products.clear_category(deleted.category_id, datetime.now(UTC)):
+    for product in await uow.products.clear_category(deleted.category_id, utc_now()):
         await uow.stock.product_updated(product)
 
 

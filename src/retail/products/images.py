@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import replace
-from datetime import UTC, datetime
 from functools import partial
 
 from anyio import CapacityLimiter, to_thread
 
+from retail.kernel.clock import utc_now
 from retail.products.domain import CleanImage, Product
 from retail.products.exceptions import ProductNotFound
 from retail.products.imaging import sanitize_image
@@ -61,7 +61,7 @@ async def _attach_image(
         current = await uow.products.get(product_id)
         if current is None:
             raise ProductNotFound()
-        updated = replace(current, image_url=url, image_key=key, updated_at=datetime.now(UTC))
+        updated = replace(current, image_url=url, image_key=key, updated_at=utc_now())
         await uow.products.update(updated)
         await uow.stock.product_updated(updated)
         await uow.commit()

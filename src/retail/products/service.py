@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
+from retail.kernel.clock import utc_now
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.events import Event
 from retail.products.domain import Combo, Product, ProductDraft, ProductPage, ProductQuery
@@ -53,7 +53,7 @@ async def create_product(
 ) -> Product:
     if draft.category_id is not None:
         await _check_category_exists(categories, draft.category_id)
-    now = datetime.now(UTC)
+    now = utc_now()
     product = Product(
         id=str(uuid.uuid4()),
         title=draft.title,
@@ -91,7 +91,7 @@ async def update_product(
         await _check_category_not_deleted(uow, category_id)
         _check_combos(product_id, changes.get("combos", ()))
         # The read model shows the admin's stock at once; inventory's feed then confirms it.
-        updated = replace(current, **changes, updated_at=datetime.now(UTC))
+        updated = replace(current, **changes, updated_at=utc_now())
         await uow.products.update(updated)
         await uow.stock.product_updated(updated, stock_set)
         await uow.commit()

@@ -35,7 +35,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from retail.kernel.db import SqlUnitOfWork, UtcDateTime, rows_affected
-from retail.kernel.events import EventLog, SqlCursorStore, SqlEventLog, cursor_table, outbox_table
+from retail.kernel.events import SqlCursorStore, SqlEventLog, cursor_table, outbox_table
+from retail.products.adapters.outbox import OutboxStockHandOver
 from retail.products.domain import (
     AddOn,
     Combo,
@@ -232,24 +233,6 @@ class SqlFeedCursors(SqlCursorStore):
         except IntegrityError:
             return False
         return True
-
-
-class OutboxStockHandOver:
-    """Hands a stock to inventory by putting it in the product's change event; written to
-    whatever outbox it is given, in the caller's transaction."""
-
-    def __init__(self, events: EventLog) -> None:
-        self._events = events
-
-    async def product_created(self, product: Product, initial_stock: int) -> None:
-        data = {**product.as_event_data(), "initial_stock": initial_stock}
-        await self._events.append("product.created", product.id, data)
-
-    async def product_updated(self, product: Product, stock_set: int | None = None) -> None:
-        data = product.as_event_data()
-        if stock_set is not None:
-            data["stock_set"] = stock_set
-        await self._events.append("product.updated", product.id, data)
 
 
 class ProductsUnitOfWork(SqlUnitOfWork):
