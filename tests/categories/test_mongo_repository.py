@@ -15,7 +15,7 @@ from pymongo import ASCENDING
 from retail.categories import service
 from retail.categories.adapters.mongo import INDEXES, CategoriesMongoUnitOfWork
 from retail.categories.config import CategoriesSettings
-from retail.categories.dependencies import UnitOfWorkFactory
+from retail.categories.dependencies import Units
 from retail.kernel.mongo import MongoStore
 from tests.support import make_settings, mongodb_requested, nx_defect
 
@@ -31,7 +31,7 @@ async def store(tmp_path: Path) -> AsyncIterator[MongoStore]:
 
 
 @pytest.fixture
-def units(store: MongoStore) -> UnitOfWorkFactory:
+def units(store: MongoStore) -> Units:
     return partial(CategoriesMongoUnitOfWork, store)
 
 
@@ -42,7 +42,7 @@ async def stored(store: MongoStore, category_id: str) -> dict[str, Any]:
 
 
 async def test_a_category_is_stored_with_its_casefolded_name(
-    store: MongoStore, units: UnitOfWorkFactory
+    store: MongoStore, units: Units
 ) -> None:
     made = await service.create_category(units(), name="Straße", logo=None, description="d")
     document = await stored(store, made.id)
@@ -57,7 +57,7 @@ async def test_a_category_is_stored_with_its_casefolded_name(
 
 
 @nx_defect("a datetime written by $set is stored as a naive ISO string")
-async def test_timestamps_are_stored_as_dates(store: MongoStore, units: UnitOfWorkFactory) -> None:
+async def test_timestamps_are_stored_as_dates(store: MongoStore, units: Units) -> None:
     made = await service.create_category(units(), name="Toys", logo=None, description="")
     await service.update_category(units(), made.id, {"name": "Games"})
     document = await stored(store, made.id)

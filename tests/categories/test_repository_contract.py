@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from retail.categories import service
-from retail.categories.dependencies import UnitOfWorkFactory
+from retail.categories.dependencies import Units
 from retail.categories.domain import Category
 from retail.categories.exceptions import CategoryNameTaken
 from tests.categories.conftest import Processes
@@ -33,18 +33,18 @@ def category(n: int, name: str | None = None, **fields: object) -> Category:
     return Category(**values)  # type: ignore[arg-type]
 
 
-async def store(units: UnitOfWorkFactory, *categories: Category) -> None:
+async def store(units: Units, *categories: Category) -> None:
     async with units() as work:
         for made in categories:
             await work.categories.add(made)
         await work.commit()
 
 
-async def names(units: UnitOfWorkFactory) -> list[str]:
+async def names(units: Units) -> list[str]:
     return [c.name for c in await service.list_categories(units(readonly=True))]
 
 
-async def create(units: UnitOfWorkFactory, name: str) -> Category | CategoryNameTaken:
+async def create(units: Units, name: str) -> Category | CategoryNameTaken:
     try:
         return await service.create_category(units(), name=name, logo=None, description="")
     except CategoryNameTaken as exc:
@@ -109,7 +109,7 @@ async def test_update_and_delete(processes: Processes) -> None:
 # --- the unit of work and the outbox -----------------------------------------------------
 
 
-async def write_everything_then_fail(units: UnitOfWorkFactory, kept: Category) -> None:
+async def write_everything_then_fail(units: Units, kept: Category) -> None:
     async with units() as work:
         await work.categories.add(category(2, "Lost"))
         await work.categories.update(replace(kept, name="Changed"))

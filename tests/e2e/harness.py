@@ -15,7 +15,13 @@ from pathlib import Path
 import httpx
 
 from retail.kernel.settings import SERVICE_PORTS
-from tests.support import MONGODB_SERVICES, SECRET, database_overrides, mongodb_requested
+from tests.support import (
+    MONGODB_SERVICES,
+    SECRET,
+    database_overrides,
+    mongodb_requested,
+    on_nx,
+)
 
 STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -43,6 +49,11 @@ def system_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str,
             overrides = database_overrides(data_dir, service)
             env[f"{service.upper()}_DATABASE_URL"] = overrides["database_url"]
             env["DATABASE_SCHEMA_PREFIX"] = overrides["database_schema_prefix"]
+    if on_nx():
+        # nx-27017 serves every service's MongoDB from one slow process: a peer call may take
+        # seconds under a race, so peers wait longer (and recovery, which must outwait a
+        # saga's two peer calls, with them). A test's own settings still win.
+        env.update(HTTP_TIMEOUT_SECONDS="20", PENDING_GRACE_SECONDS="60")
     for service, port in ports.items():
         env[f"{service.upper()}_PORT"] = str(port)
         env[f"{service.upper()}_URL"] = f"http://127.0.0.1:{port}"

@@ -39,7 +39,7 @@ class FakeProducts:
         self.app = FastAPI()
         self.app.state.tokens = tokens
 
-        def reader() -> EventReader:
+        async def reader() -> EventReader:
             return self.log.read_after
 
         self.app.include_router(feed_router(reader))

@@ -14,7 +14,7 @@ import pytest
 from retail.inventory import service
 from retail.inventory.adapters.mongo import INDEXES, InventoryMongoUnitOfWork
 from retail.inventory.config import InventorySettings
-from retail.inventory.dependencies import UnitOfWorkFactory
+from retail.inventory.dependencies import Units
 from retail.inventory.domain import ProductCreated, ReservationLine
 from retail.kernel.mongo import Database, MongoStore
 from tests.support import make_settings, mongodb_requested, nx_defect
@@ -34,7 +34,7 @@ async def store(tmp_path: Path) -> AsyncIterator[MongoStore]:
 @pytest.fixture
 async def shop(store: MongoStore) -> Database:
     """Levels a (5) and b (2), order o1 reserving 2 of a and 1 of b, then released."""
-    units: UnitOfWorkFactory = partial(InventoryMongoUnitOfWork, store)
+    units: Units = partial(InventoryMongoUnitOfWork, store)
     batch = [(1, ProductCreated("a", "A", "c1", 5)), (2, ProductCreated("b", "B", None, 2))]
     await service.apply_product_changes(units(), batch)
     lines = [ReservationLine("a", 2), ReservationLine("b", 1)]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import pytest
 
 from retail.inventory import service
-from retail.inventory.dependencies import UnitOfWorkFactory
+from retail.inventory.dependencies import Units
 from retail.inventory.domain import (
     Movement,
     ProductCreated,
@@ -36,7 +36,7 @@ ORDERS = "service:orders"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-async def stock_up(units: UnitOfWorkFactory, **levels: int) -> None:
+async def stock_up(units: Units, **levels: int) -> None:
     """Create levels the way products does: through the products feed."""
     start = await service.feed_cursor(units(readonly=True), service.PRODUCTS_FEED)
     batch = [
@@ -46,12 +46,12 @@ async def stock_up(units: UnitOfWorkFactory, **levels: int) -> None:
     await service.apply_product_changes(units(), batch)
 
 
-async def stock_of(units: UnitOfWorkFactory, product_id: str) -> int:
+async def stock_of(units: Units, product_id: str) -> int:
     level = await service.get_level(units(readonly=True), product_id)
     return level.stock
 
 
-async def count_movements(units: UnitOfWorkFactory, kind: str, *products: str) -> int:
+async def count_movements(units: Units, kind: str, *products: str) -> int:
     async with units(readonly=True) as work:
         pages = [await work.movements.page(p, offset=0, limit=1000) for p in products]
     return sum(1 for page in pages for movement in page.items if movement.kind == kind)
@@ -68,9 +68,7 @@ def lines(**quantities: int) -> list[ReservationLine]:
     return [ReservationLine(pid, q) for pid, q in quantities.items()]
 
 
-async def reserve(
-    units: UnitOfWorkFactory, order_id: str, wanted: Sequence[ReservationLine]
-) -> object:
+async def reserve(units: Units, order_id: str, wanted: Sequence[ReservationLine]) -> object:
     """The outcome of a reservation: the Reservation, or the error it raised."""
     try:
         return await service.reserve_stock(units(), order_id, wanted, actor=ORDERS)
@@ -193,7 +191,7 @@ async def test_the_feed_cursor_moves_only_from_where_it_was(processes: Processes
 # --- the unit of work and the outbox -----------------------------------------------------
 
 
-async def write_everything_then_fail(units: UnitOfWorkFactory) -> None:
+async def write_everything_then_fail(units: Units) -> None:
     async with units() as work:
         await work.stock.decrement("a", 2, NOW)
         await work.stock.add(StockLevel("b", "B", None, 1, None, NOW))
@@ -239,7 +237,7 @@ async def test_events_are_seen_once_committed_in_seq_order(processes: Processes)
 
 
 async def test_racing_writers_get_seqs_in_commit_order(processes: Processes) -> None:
-    async def write(units: UnitOfWorkFactory, n: int) -> None:
+    async def write(units: Units, n: int) -> None:
         async with units() as work:
             await work.events.append("thing.created", f"k{n}", {"n": n})
             await asyncio.sleep(0)  # let the other writers run meanwhile

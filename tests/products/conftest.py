@@ -5,10 +5,8 @@ database, as two processes of the service would have, on every reachable back en
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -16,9 +14,10 @@ from starlette.types import ASGIApp
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app as create_categories_app
+from retail.kernel.storage import open_storage
 from retail.products.config import ProductsSettings
-from retail.products.dependencies import UnitOfWorkFactory
-from retail.products.main import Storage, mongo_storage, sql_storage
+from retail.products.dependencies import Units
+from retail.products.main import ADAPTERS
 from tests.products.shop import Shop, open_shop
 from tests.support import Backend, make_settings, reachable_backends
 
@@ -37,26 +36,21 @@ async def shop(tmp_path: Path, categories_app: ASGIApp) -> AsyncIterator[Shop]:
         yield shop
 
 
-class StorageOpener(Protocol):
-    def __call__(self, settings: ProductsSettings) -> AbstractAsyncContextManager[Storage]: ...
-
-
 @dataclass(frozen=True)
 class Processes:
     backend: Backend
-    one: UnitOfWorkFactory
-    two: UnitOfWorkFactory
-
-
-OPENERS: dict[Backend, StorageOpener] = {"sql": sql_storage, "mongodb": mongo_storage}
+    one: Units
+    two: Units
 
 
 @pytest.fixture(params=reachable_backends())
 async def processes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Processes]:
     backend: Backend = request.param
     settings = make_settings(ProductsSettings, tmp_path, backend=backend)
-    opener = OPENERS[backend]
     # One after the other: two first opens of a brand-new SQLite file racing to switch it
     # to WAL is a start-up hazard of its own.
-    async with opener(settings) as first, opener(settings) as second:
+    async with (
+        open_storage(settings, ADAPTERS) as first,
+        open_storage(settings, ADAPTERS) as second,
+    ):
         yield Processes(backend, first.units, second.units)

@@ -17,7 +17,7 @@ from retail.kernel.mongo import Database, MongoStore
 from retail.products import feeds
 from retail.products.adapters.mongo import INDEXES, ProductsMongoUnitOfWork
 from retail.products.config import ProductsSettings
-from retail.products.dependencies import UnitOfWorkFactory
+from retail.products.dependencies import Units
 from retail.products.domain import AddOn, CategoryDeleted, Combo
 from tests.products.test_repository_contract import product
 from tests.support import make_settings, mongodb_requested, nx_defect
@@ -34,7 +34,7 @@ async def store(tmp_path: Path) -> AsyncIterator[MongoStore]:
 
 
 @pytest.fixture
-def units(store: MongoStore) -> UnitOfWorkFactory:
+def units(store: MongoStore) -> Units:
     return partial(ProductsMongoUnitOfWork, store)
 
 
@@ -45,7 +45,7 @@ async def stored(database: Database, product_id: str) -> dict[str, Any]:
 
 
 async def test_a_product_is_one_document_of_ints_and_sub_documents(
-    store: MongoStore, units: UnitOfWorkFactory
+    store: MongoStore, units: Units
 ) -> None:
     made = product(3, category_id="c1", add_ons=(AddOn("Wrap", 250),), combos=(Combo("o", 2),))
     async with units() as uow:
@@ -71,9 +71,7 @@ async def test_a_product_is_one_document_of_ints_and_sub_documents(
     assert isinstance(document["created_at"], datetime)
 
 
-async def test_an_update_writes_the_sub_documents_whole(
-    store: MongoStore, units: UnitOfWorkFactory
-) -> None:
+async def test_an_update_writes_the_sub_documents_whole(store: MongoStore, units: Units) -> None:
     made = product(1, add_ons=(AddOn("Wrap", 250),))
     async with units() as uow:
         await uow.products.add(made)
@@ -90,7 +88,7 @@ async def test_an_update_writes_the_sub_documents_whole(
 
 
 @nx_defect("a datetime written by $set is stored as a naive ISO string")
-async def test_timestamps_are_stored_as_dates(store: MongoStore, units: UnitOfWorkFactory) -> None:
+async def test_timestamps_are_stored_as_dates(store: MongoStore, units: Units) -> None:
     made = product(1, category_id="hats")
     async with units() as uow:
         await uow.products.add(made)
@@ -102,9 +100,7 @@ async def test_timestamps_are_stored_as_dates(store: MongoStore, units: UnitOfWo
         assert moment.utcoffset() is not None
 
 
-async def test_deleted_categories_are_kept_by_id(
-    store: MongoStore, units: UnitOfWorkFactory
-) -> None:
+async def test_deleted_categories_are_kept_by_id(store: MongoStore, units: Units) -> None:
     async with units() as uow:
         await uow.deleted_categories.add("hats")
         await uow.deleted_categories.add("hats")

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from retail.products import feeds, service
-from retail.products.dependencies import UnitOfWorkFactory
+from retail.products.dependencies import Units
 from retail.products.domain import (
     AddOn,
     CategoryDeleted,
@@ -45,24 +45,24 @@ def product(n: int, **fields: object) -> Product:
     return Product(**values)  # type: ignore[arg-type]
 
 
-async def store(units: UnitOfWorkFactory, *products: Product) -> None:
+async def store(units: Units, *products: Product) -> None:
     async with units() as uow:
         for p in products:
             await uow.products.add(p)
         await uow.commit()
 
 
-async def page(units: UnitOfWorkFactory, **query: object) -> list[Product]:
+async def page(units: Units, **query: object) -> list[Product]:
     async with units(readonly=True) as uow:
         return (await uow.products.page(ProductQuery(**query))).items  # type: ignore[arg-type]
 
 
-async def get(units: UnitOfWorkFactory, product_id: str) -> Product | None:
+async def get(units: Units, product_id: str) -> Product | None:
     async with units(readonly=True) as uow:
         return await uow.products.get(product_id)
 
 
-async def stock_of(units: UnitOfWorkFactory, product_id: str) -> int:
+async def stock_of(units: Units, product_id: str) -> int:
     found = await get(units, product_id)
     assert found is not None
     return found.stock
@@ -240,9 +240,7 @@ async def test_cursors_advance_only_from_where_they_were(processes: Processes) -
 # --- the unit of work and the outbox -----------------------------------------------------
 
 
-async def write_everything_then_fail(
-    units: UnitOfWorkFactory, kept: Product, lost: Product
-) -> None:
+async def write_everything_then_fail(units: Units, kept: Product, lost: Product) -> None:
     async with units() as uow:
         await uow.products.add(lost)
         await uow.products.update(replace(kept, title="Changed"))
@@ -349,7 +347,7 @@ async def test_a_deleted_category_is_cleared_once_by_two_processes(processes: Pr
 
 
 async def test_racing_writers_get_seqs_in_commit_order(processes: Processes) -> None:
-    async def create(units: UnitOfWorkFactory, n: int) -> Product:
+    async def create(units: Units, n: int) -> Product:
         draft = ProductDraft(f"P{n}", 100 + n, 0, stock=n)
         return await service.create_product(units(), NoCategories(), draft)
 

@@ -1,12 +1,10 @@
 """`Annotated` dependencies: the unit of work per request, loading a level by product id
-(404 if absent), the low-stock default, and the feed reader.
-
-The lifespan keeps a `UnitOfWorkFactory` on `app.state.unit_of_work` for the configured
-back end (SQL or MongoDB); nothing here or in the router knows which one it is."""
+(404 if absent), the low-stock default, and the feed reader. The unit of work is of
+whichever back end the kernel opened."""
 
 from __future__ import annotations
 
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -15,27 +13,14 @@ from retail.inventory.config import InventorySettings
 from retail.inventory.domain import StockLevel
 from retail.inventory.ports import UnitOfWork
 from retail.kernel.events import Event, EventReader
+from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
-
-
-def unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory = request.app.state.unit_of_work
-    return factory()
-
-
-def read_only_unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory = request.app.state.unit_of_work
-    return factory(readonly=True)
-
-
+Units = UnitOfWorkFactory[UnitOfWork]
 UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
 ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
-def low_stock_default(request: Request) -> int:
+async def low_stock_default(request: Request) -> int:
     settings: InventorySettings = request.app.state.settings
     return settings.low_stock_threshold
 
@@ -50,7 +35,7 @@ async def valid_level(product_id: str, uow: ReadUoW) -> StockLevel:
 ExistingLevel = Annotated[StockLevel, Depends(valid_level)]
 
 
-def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(uow: ReadUoW) -> EventReader:
     async def read(after: int, limit: int) -> list[Event]:
         return await service.read_events(uow, after, limit)
 

@@ -1,28 +1,31 @@
 """`create_service_app`: what every service's `create_app` builds on.
 
 It gives each service the same middleware, error format, token codec, /health and /ready.
-The service passes its routers and a lifespan that creates its engines and clients and
-registers readiness checks on `app.state.readiness`.
+The service passes its routers, its storage adapters (opened here, before its own lifespan
+runs: `app.state.unit_of_work` is the factory of its units of work) and a lifespan that
+creates its clients and registers further readiness checks on `app.state.readiness`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel
 
+from retail.kernel.cache import ReadCacheMiddleware
 from retail.kernel.errors import ServiceUnavailable, install_error_handlers
 from retail.kernel.middleware import RequestContextMiddleware
 from retail.kernel.observability import configure_logging
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
+from retail.kernel.storage import Adapters, open_storage
+from retail.kernel.storage import ReadinessCheck as ReadinessCheck  # re-exported
 
-ReadinessCheck = Callable[[], Awaitable[None]]
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 READY_TIMEOUT_SECONDS = 2.0
 
@@ -45,8 +48,13 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter],
     lifespan: ServiceLifespan,
+    adapters: Adapters[Any] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
+    cached_reads: tuple[str, ...] = (),
 ) -> FastAPI:
+    """`cached_reads`: path prefixes whose GET answers are the same for every caller, kept
+    in memory until the database changes (kernel/cache.py; the lifespan sets
+    `app.state.data_version`)."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
 
     @asynccontextmanager
@@ -54,7 +62,13 @@ def create_service_app(
         app.state.settings = settings
         app.state.tokens = TokenCodec.from_settings(settings)
         app.state.readiness = {}
-        async with lifespan(app):
+        async with AsyncExitStack() as stack:
+            if adapters is not None:
+                storage = await stack.enter_async_context(open_storage(settings, adapters))
+                app.state.unit_of_work = storage.units
+                app.state.readiness["database"] = storage.ping
+                app.state.data_version = storage.data_version
+            await stack.enter_async_context(lifespan(app))
             yield
 
     app = FastAPI(
@@ -65,6 +79,11 @@ def create_service_app(
         openapi_tags=openapi_tags,
     )
     install_error_handlers(app)
+    if cached_reads and settings.read_cache_bytes:
+        # Innermost: CORS and request-context headers are added to kept answers per request.
+        app.add_middleware(
+            ReadCacheMiddleware, prefixes=cached_reads, max_bytes=settings.read_cache_bytes
+        )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from retail.kernel.cache import SqliteDataVersion
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.settings import Settings
 
@@ -170,6 +171,20 @@ async def _upgrade(engine: AsyncEngine, script_location: Path) -> None:
             if schema:
                 await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         await connection.run_sync(upgrade)
+
+
+@contextmanager
+def data_version(engine: AsyncEngine) -> Iterator[SqliteDataVersion | None]:
+    """What tells the read cache that the database changed: SQLite files only."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield None
+        return
+    source = SqliteDataVersion(database)
+    try:
+        yield source
+    finally:
+        source.close()
 
 
 async def ping(engine: AsyncEngine) -> None:

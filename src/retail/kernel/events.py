@@ -180,7 +180,7 @@ class InMemoryEventLog:
 EventReader = Callable[[int, int], Awaitable[list[Event]]]
 
 
-def feed_router(reader_dependency: Callable[..., EventReader]) -> APIRouter:
+def feed_router(reader_dependency: Callable[..., Awaitable[EventReader]]) -> APIRouter:
     """The internal feed route. `reader_dependency` is a FastAPI dependency that returns the
     service's `read(after, limit)` use case bound to a unit of work for this request."""
     router = APIRouter(tags=["internal"])

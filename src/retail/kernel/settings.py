@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     http_timeout_seconds: float = Field(5.0, gt=0)
     workers: int = Field(1, ge=1, le=64)
+    # Memory per process for public catalogue answers kept until the database changes
+    # (SQLite only; 0 turns it off). See kernel/cache.py.
+    read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
 
     auth_port: int = SERVICE_PORTS["auth"]
     products_port: int = SERVICE_PORTS["products"]

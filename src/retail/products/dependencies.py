@@ -1,13 +1,12 @@
 """`Annotated` dependencies: units of work, the peers and stores from app state, loading a
-product by id (404 if absent), and the list query.
-
-The lifespan keeps a `UnitOfWorkFactory` on `app.state.unit_of_work` for the configured
-back end (SQL or MongoDB); nothing here or in the router knows which one it is."""
+product by id (404 if absent), and the list query. The unit of work is of whichever back
+end the kernel opened. All are async: FastAPI runs a plain `def` dependency in its thread
+pool."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
@@ -16,32 +15,20 @@ from retail.kernel.errors import ValidationFailed
 from retail.kernel.events import Event, EventReader
 from retail.kernel.money import to_cents
 from retail.kernel.pagination import Pagination
+from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 from retail.products import service
 from retail.products.adapters.images import LocalImageStore
 from retail.products.config import ProductsSettings
 from retail.products.domain import Product, ProductQuery, ProductSort
 from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
 
-
-class UnitOfWorkFactory(Protocol):
-    def __call__(self, *, readonly: bool = False) -> UnitOfWork: ...
-
-
-def unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory = request.app.state.unit_of_work
-    return factory()
-
-
-def read_only_unit_of_work(request: Request) -> UnitOfWork:
-    factory: UnitOfWorkFactory = request.app.state.unit_of_work
-    return factory(readonly=True)
-
+Units = UnitOfWorkFactory[UnitOfWork]
 
 UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
 ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
-def settings_of(request: Request) -> ProductsSettings:
+async def settings_of(request: Request) -> ProductsSettings:
     settings: ProductsSettings = request.app.state.settings
     return settings
 
@@ -49,7 +36,7 @@ def settings_of(request: Request) -> ProductsSettings:
 AppSettings = Annotated[ProductsSettings, Depends(settings_of)]
 
 
-def category_directory(request: Request) -> CategoryDirectory:
+async def category_directory(request: Request) -> CategoryDirectory:
     directory: CategoryDirectory = request.app.state.categories
     return directory
 
@@ -57,7 +44,7 @@ def category_directory(request: Request) -> CategoryDirectory:
 Categories = Annotated[CategoryDirectory, Depends(category_directory)]
 
 
-def local_images(request: Request, settings: AppSettings) -> LocalImageStore:
+async def local_images(request: Request, settings: AppSettings) -> LocalImageStore:
     # Without PUBLIC_BASE_URL, image URLs are built from the URL this request came to.
     base_url = settings.public_base_url or str(request.base_url)
     return LocalImageStore(request.app.state.media_root, base_url)
@@ -66,7 +53,7 @@ def local_images(request: Request, settings: AppSettings) -> LocalImageStore:
 LocalImages = Annotated[LocalImageStore, Depends(local_images)]
 
 
-def image_store(request: Request, local: LocalImages) -> ImageStore:
+async def image_store(request: Request, local: LocalImages) -> ImageStore:
     remote: ImageStore | None = request.app.state.remote_images
     return remote or local
 
@@ -74,7 +61,7 @@ def image_store(request: Request, local: LocalImages) -> ImageStore:
 Images = Annotated[ImageStore, Depends(image_store)]
 
 
-def image_limiter(request: Request) -> CapacityLimiter:
+async def image_limiter(request: Request) -> CapacityLimiter:
     limiter: CapacityLimiter = request.app.state.image_limiter
     return limiter
 
@@ -94,7 +81,7 @@ MoneyQuery = Annotated[
 ]
 
 
-def product_query(
+async def product_query(
     paging: Pagination,
     category_id: Annotated[str | None, Query(max_length=64)] = None,
     sort: ProductSort = ProductSort.NEWEST,
@@ -127,7 +114,7 @@ def product_query(
 ListQuery = Annotated[ProductQuery, Depends(product_query)]
 
 
-def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(uow: ReadUoW) -> EventReader:
     async def read(after: int, limit: int) -> list[Event]:
         return await service.read_events(uow, after, limit)
 

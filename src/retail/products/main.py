@@ -4,38 +4,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from functools import partial
 from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 from anyio import CapacityLimiter
 from fastapi import FastAPI
 
-from retail.kernel.app import ReadinessCheck, create_service_app
-from retail.kernel.db import backend_of, engine_for, migrate, ping, session_factory
+from retail.kernel.app import create_service_app
 from retail.kernel.events import Event, FeedFollower, feed_router, following
 from retail.kernel.http import ServiceClient
-from retail.kernel.mongo import MongoStore
+from retail.kernel.storage import Adapters
 from retail.products import feeds
 from retail.products.adapters.images import S3ImageStore, s3_image_store
 from retail.products.adapters.mongo import INDEXES, ProductsMongoUnitOfWork
 from retail.products.adapters.sql import ProductsUnitOfWork
 from retail.products.clients import CategoriesDirectory, category_changes, peer, stock_levels
 from retail.products.config import ProductsSettings
-from retail.products.dependencies import UnitOfWorkFactory, event_reader
+from retail.products.dependencies import Units, event_reader
+from retail.products.ports import UnitOfWork
 from retail.products.router import internal_router, media_router, router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+ADAPTERS: Adapters[UnitOfWork] = Adapters(
+    sql=ProductsUnitOfWork,
+    migrations=MIGRATIONS,
+    mongo=ProductsMongoUnitOfWork,
+    indexes=INDEXES,
+)
 
 Apply = Callable[[Sequence[Event]], Awaitable[None]]
-
-
-class Storage(NamedTuple):
-    """The configured back end, as the rest of the app sees it."""
-
-    units: UnitOfWorkFactory
-    ping: ReadinessCheck
 
 
 def create_app(
@@ -47,27 +44,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_storage(settings) as storage:
-            app.state.unit_of_work = storage.units
-            app.state.readiness["database"] = storage.ping
-            app.state.media_root = settings.media_dir() / "products"
-            app.state.image_limiter = CapacityLimiter(settings.image_workers)
-            app.state.remote_images = _remote_images(settings)
-            if app.state.remote_images is not None:
-                app.state.readiness["images"] = app.state.remote_images.ping
-            categories = peer(settings, "categories", app.state.tokens, transports)
-            inventory = peer(settings, "inventory", app.state.tokens, transports)
-            app.state.categories = CategoriesDirectory(categories)
-            app.state.followers = _followers(settings, storage.units, categories, inventory)
-            running: AbstractAsyncContextManager[None] = (
-                following(*app.state.followers.values()) if settings.follow_feeds else nullcontext()
-            )
-            try:
-                async with running:
-                    yield
-            finally:
-                await categories.aclose()
-                await inventory.aclose()
+        app.state.media_root = settings.media_dir() / "products"
+        app.state.image_limiter = CapacityLimiter(settings.image_workers)
+        app.state.remote_images = _remote_images(settings)
+        if app.state.remote_images is not None:
+            app.state.readiness["images"] = app.state.remote_images.ping
+        categories = peer(settings, "categories", app.state.tokens, transports)
+        inventory = peer(settings, "inventory", app.state.tokens, transports)
+        app.state.categories = CategoriesDirectory(categories)
+        app.state.followers = _followers(settings, app.state.unit_of_work, categories, inventory)
+        running: AbstractAsyncContextManager[None] = (
+            following(*app.state.followers.values()) if settings.follow_feeds else nullcontext()
+        )
+        try:
+            async with running:
+                yield
+        finally:
+            await categories.aclose()
+            await inventory.aclose()
 
     return create_service_app(
         settings,
@@ -75,34 +69,9 @@ def create_app(
         description="The catalogue: products and their images, and the products change feed.",
         routers=[router, internal_router, media_router, feed_router(event_reader)],
         lifespan=lifespan,
+        adapters=ADAPTERS,
+        cached_reads=("/api/products",),
     )
-
-
-def open_storage(settings: ProductsSettings) -> AbstractAsyncContextManager[Storage]:
-    """The back end the database URL names (DATABASE_URL, PRODUCTS_DATABASE_URL, ...)."""
-    if backend_of(settings.resolved_database_url()) == "mongodb":
-        return mongo_storage(settings)
-    return sql_storage(settings)
-
-
-@asynccontextmanager
-async def sql_storage(settings: ProductsSettings) -> AsyncIterator[Storage]:
-    engine = engine_for(settings)
-    try:
-        await migrate(engine, MIGRATIONS)
-        yield Storage(partial(ProductsUnitOfWork, session_factory(engine)), partial(ping, engine))
-    finally:
-        await engine.dispose()
-
-
-@asynccontextmanager
-async def mongo_storage(settings: ProductsSettings) -> AsyncIterator[Storage]:
-    """Indexes are created (idempotently) and a dead writer's leftovers settled on opening."""
-    store = await MongoStore.open(settings, INDEXES)
-    try:
-        yield Storage(partial(ProductsMongoUnitOfWork, store), store.ping)
-    finally:
-        await store.close()
 
 
 def _remote_images(settings: ProductsSettings) -> S3ImageStore | None:
@@ -118,7 +87,7 @@ def _remote_images(settings: ProductsSettings) -> S3ImageStore | None:
 
 def _followers(
     settings: ProductsSettings,
-    units: UnitOfWorkFactory,
+    units: Units,
     categories: ServiceClient,
     inventory: ServiceClient,
 ) -> dict[str, FeedFollower]:

@@ -1,0 +1,107 @@
+"""Opening the back end that a service's database URL names, the same way for every service.
+
+SQL (SQLite, PostgreSQL): an engine, the service's Alembic migrations applied, a session
+factory. MongoDB: the store, the service's indexes created. Either way the service gets a
+factory of its units of work, a readiness check, and, on SQLite, the read cache's version
+source. Nothing past the composition root knows which back end it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Generic, Protocol, TypeVar
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from retail.kernel.cache import VersionSource
+from retail.kernel.db import backend_of, data_version, engine_for, migrate, ping, session_factory
+from retail.kernel.mongo import IndexPlan, MongoStore
+from retail.kernel.settings import Settings
+
+U = TypeVar("U", covariant=True)
+ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class UnitOfWorkFactory(Protocol[U]):
+    """A new unit of work per use case; `readonly` ones never take the writer's lock."""
+
+    def __call__(self, *, readonly: bool = False) -> U: ...
+
+
+class SqlUnits(Protocol[U]):
+    def __call__(
+        self, sessions: async_sessionmaker[AsyncSession], *, readonly: bool = False
+    ) -> U: ...
+
+
+class MongoUnits(Protocol[U]):
+    def __call__(self, store: MongoStore, *, readonly: bool = False) -> U: ...
+
+
+@dataclass(frozen=True)
+class Adapters(Generic[U]):
+    """A service's two adapters: its SQL unit of work and migrations, its MongoDB unit of
+    work and indexes."""
+
+    sql: SqlUnits[U]
+    migrations: Path
+    mongo: MongoUnits[U]
+    indexes: IndexPlan
+
+
+@dataclass(frozen=True)
+class Storage(Generic[U]):
+    units: UnitOfWorkFactory[U]
+    ping: ReadinessCheck
+    data_version: VersionSource | None = None
+
+
+def open_storage(
+    settings: Settings, adapters: Adapters[U]
+) -> AbstractAsyncContextManager[Storage[U]]:
+    """The back end the database URL names (DATABASE_URL, <SERVICE>_DATABASE_URL, ...)."""
+    if backend_of(settings.resolved_database_url()) == "mongodb":
+        return _mongo_storage(settings, adapters)
+    return _sql_storage(settings, adapters)
+
+
+@asynccontextmanager
+async def _sql_storage(settings: Settings, adapters: Adapters[U]) -> AsyncIterator[Storage[U]]:
+    engine = engine_for(settings)
+    try:
+        await migrate(engine, adapters.migrations)
+        with data_version(engine) as version:
+            units = partial(adapters.sql, session_factory(engine))
+            yield Storage(units, partial(ping, engine), version)
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _mongo_storage(settings: Settings, adapters: Adapters[U]) -> AsyncIterator[Storage[U]]:
+    """Indexes are created (idempotently) and a dead writer's leftovers settled on opening."""
+    store = await MongoStore.open(settings, adapters.indexes)
+    try:
+        yield Storage(partial(adapters.mongo, store), store.ping)
+    finally:
+        await store.close()
+
+
+# The per-request dependencies. Each service types them with its own port in an alias,
+# e.g. `UoW = Annotated[UnitOfWork, Depends(unit_of_work)]`. They are async: FastAPI runs a
+# plain `def` dependency in its thread pool, a thread hop per request for an attribute read.
+
+
+async def unit_of_work(request: Request) -> Any:
+    factory: UnitOfWorkFactory[Any] = request.app.state.unit_of_work
+    return factory()
+
+
+async def read_only_unit_of_work(request: Request) -> Any:
+    factory: UnitOfWorkFactory[Any] = request.app.state.unit_of_work
+    return factory(readonly=True)

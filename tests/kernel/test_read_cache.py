@@ -1,0 +1,151 @@
+"""The read cache serves a kept answer only while the database is unchanged: a commit from
+any connection (another process's included) makes the next read fresh."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from retail.kernel.app import create_service_app
+from retail.kernel.cache import ReadCache, SqliteDataVersion, _Kept
+from retail.kernel.db import create_engine, data_version
+from retail.kernel.settings import Settings
+from tests.support import make_settings, serve
+
+
+class ShopSettings(Settings):
+    service_name = "shop"
+
+
+def _shop(db: Path, settings: Settings) -> FastAPI:
+    router = APIRouter()
+    reads = {"count": 0}
+
+    def rows() -> list[str]:
+        with sqlite3.connect(db) as connection:
+            return [r[0] for r in connection.execute("SELECT name FROM items ORDER BY name")]
+
+    @router.get("/api/items")
+    async def items(request: Request) -> JSONResponse:
+        reads["count"] += 1
+        status = 200 if request.query_params.get("fail") is None else 404
+        return JSONResponse({"items": rows(), "reads": reads["count"]}, status_code=status)
+
+    @router.get("/api/other")
+    async def other() -> dict[str, int]:
+        reads["count"] += 1
+        return {"reads": reads["count"]}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        with data_version(engine) as version:
+            app.state.data_version = version
+            yield
+        await engine.dispose()
+
+    return create_service_app(
+        settings,
+        title="shop",
+        description="",
+        routers=[router],
+        lifespan=lifespan,
+        cached_reads=("/api/items",),
+    )
+
+
+def _write(db: Path, name: str) -> None:
+    with sqlite3.connect(db) as connection:  # another connection, as another process's
+        connection.execute("INSERT INTO items VALUES (?)", (name,))
+
+
+@pytest.fixture
+async def shop(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, Path]]:
+    db = tmp_path / "shop.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE items (name TEXT)")
+    settings = make_settings(ShopSettings, tmp_path, backend="sql", database_url=None)
+    async with serve(_shop(db, settings)) as client:
+        yield client, db
+
+
+async def test_unchanged_data_is_served_from_memory(
+    shop: tuple[httpx.AsyncClient, Path],
+) -> None:
+    client, db = shop
+    _write(db, "apple")
+    first = await client.get("/api/items")
+    second = await client.get("/api/items")
+    assert first.json() == second.json() == {"items": ["apple"], "reads": 1}
+    assert second.headers["x-request-id"] != first.headers["x-request-id"]
+    assert second.headers["cache-control"] == "no-store"  # the kernel's headers, per answer
+
+
+async def test_a_commit_from_another_connection_makes_the_next_read_fresh(
+    shop: tuple[httpx.AsyncClient, Path],
+) -> None:
+    client, db = shop
+    await client.get("/api/items")
+    _write(db, "pear")
+    fresh = await client.get("/api/items")
+    assert fresh.json() == {"items": ["pear"], "reads": 2}
+
+
+async def test_query_strings_are_kept_apart_and_errors_never_kept(
+    shop: tuple[httpx.AsyncClient, Path],
+) -> None:
+    client, _db = shop
+    await client.get("/api/items?page=1")
+    assert (await client.get("/api/items?page=2")).json()["reads"] == 2
+    await client.get("/api/items?fail=1")
+    assert (await client.get("/api/items?fail=1")).json()["reads"] == 4
+    assert (await client.get("/api/items?page=1")).json()["reads"] == 1
+
+
+async def test_only_gets_under_the_named_prefixes_are_kept(
+    shop: tuple[httpx.AsyncClient, Path],
+) -> None:
+    client, _db = shop
+    await client.get("/api/other")
+    assert (await client.get("/api/other")).json()["reads"] == 2
+    assert (await client.post("/api/items")).status_code == 405
+
+
+def test_the_cache_keeps_within_its_budget_dropping_the_oldest() -> None:
+    cache = ReadCache(max_bytes=16 * 100)
+    assert cache.get(("/a", b""), 1) is None
+    for n in range(20):
+        cache.put((f"/{n}", b""), 1, _Kept([], b"x" * 100))
+    assert cache.size <= 1600
+    assert cache.get(("/0", b""), 1) is None
+    assert cache.get(("/19", b""), 1) is not None
+    cache.put(("/big", b""), 1, _Kept([], b"x" * 101))  # over a sixteenth: never kept
+    assert cache.get(("/big", b""), 1) is None
+    cache.put(("/stale", b""), 0, _Kept([], b"x"))  # computed before the version moved
+    assert cache.get(("/stale", b""), 1) is None
+
+
+def test_data_version_moves_on_other_connections_commits(tmp_path: Path) -> None:
+    db = tmp_path / "v.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("CREATE TABLE items (name TEXT)")
+    version = SqliteDataVersion(str(db))
+    before = version()
+    assert version() == before
+    _write(db, "fig")
+    assert version() != before
+    version.close()
+
+
+def test_no_version_on_other_back_ends() -> None:
+    engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
+    with data_version(engine) as version:
+        assert version is None
