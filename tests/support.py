@@ -29,7 +29,7 @@ TEST_MONGODB_ENV = "TEST_MONGODB_URI"
 RUN_MONGODB_ENV = "RETAIL_TEST_RUN_MONGODB_URI"
 NX = "nx"
 # The services whose tests follow the MongoDB switch. Add yours when its Mongo adapter lands.
-MONGODB_SERVICES = frozenset({"inventory", "categories", "products"})
+MONGODB_SERVICES = frozenset({"inventory", "categories", "products", "orders"})
 S = TypeVar("S", bound=Settings)
 Backend = Literal["sql", "mongodb"]
 

@@ -1,5 +1,6 @@
-"""The orders service through its real app (HTTP, validation, auth, SQLite), with products
-and inventory faked behind httpx.MockTransport at their internal contracts."""
+"""The orders service through its real app (HTTP, validation, auth, and the run's database:
+SQLite, PostgreSQL or MongoDB), with products and inventory faked behind
+httpx.MockTransport at their internal contracts."""
 
 from __future__ import annotations
 

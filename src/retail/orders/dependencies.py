@@ -1,5 +1,6 @@
 """`Annotated` dependencies: units of work, the saga's context, the Idempotency-Key header,
-and loading an order the caller may see (or 404)."""
+and loading an order the caller may see (or 404). The unit of work is of whichever back end
+the kernel opened."""
 
 from __future__ import annotations
 
@@ -8,25 +9,18 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from retail.kernel.security import CurrentUser
+from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 from retail.orders import service
-from retail.orders.adapters.sql import OrdersUnitOfWork
 from retail.orders.domain import Order
-from retail.orders.ports import Context
+from retail.orders.ports import Context, UnitOfWork
+
+Units = UnitOfWorkFactory[UnitOfWork]
 
 # Dependencies are `async def` even where they do not await: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop per request for nothing.
 
-
-async def unit_of_work(request: Request) -> OrdersUnitOfWork:
-    return OrdersUnitOfWork(request.app.state.sessions)
-
-
-async def read_only_unit_of_work(request: Request) -> OrdersUnitOfWork:
-    return OrdersUnitOfWork(request.app.state.sessions, readonly=True)
-
-
-UoW = Annotated[OrdersUnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[OrdersUnitOfWork, Depends(read_only_unit_of_work)]
+UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
+ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
 async def saga_context(request: Request, uow: UoW, reads: ReadUoW) -> Context:

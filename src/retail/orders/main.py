@@ -11,19 +11,26 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retail.kernel.app import create_service_app
-from retail.kernel.db import engine_for, migrate, ping, session_factory
 from retail.kernel.http import peer_client
+from retail.kernel.storage import Adapters
+from retail.orders.adapters.mongo import INDEXES, OrdersMongoUnitOfWork
 from retail.orders.adapters.sql import OrdersUnitOfWork
 from retail.orders.clients import ExitAfterReserve, InventoryReservations, ProductsCatalog
 from retail.orders.config import OrdersSettings
-from retail.orders.ports import Context, ProductCatalog, StockReservations
+from retail.orders.dependencies import Units
+from retail.orders.ports import Context, ProductCatalog, StockReservations, UnitOfWork
 from retail.orders.recovery import keep_recovering
 from retail.orders.router import router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+ADAPTERS: Adapters[UnitOfWork] = Adapters(
+    sql=OrdersUnitOfWork,
+    migrations=MIGRATIONS,
+    mongo=OrdersMongoUnitOfWork,
+    indexes=INDEXES,
+)
 
 
 def create_app(
@@ -35,29 +42,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = engine_for(settings)
-        await migrate(engine, MIGRATIONS)
-        sessions = session_factory(engine)
         products = peer_client(settings, "products", app.state.tokens, transports)
         inventory = peer_client(settings, "inventory", app.state.tokens, transports)
         stock: StockReservations = InventoryReservations(inventory)
         if settings.fault_after_reserve():
             stock = ExitAfterReserve(stock)
-        app.state.sessions = sessions
         app.state.catalog = ProductsCatalog(products)
         app.state.stock = stock
         app.state.policy = settings.policy()
-        app.state.recovery = partial(recovery_context, sessions, app.state.catalog, stock, settings)
-        app.state.readiness.update(
-            database=partial(ping, engine), products=products.ping, inventory=inventory.ping
+        app.state.recovery = partial(
+            recovery_context, app.state.unit_of_work, app.state.catalog, stock, settings
         )
+        app.state.readiness.update(products=products.ping, inventory=inventory.ping)
         try:
             async with _recovering(app, settings):
                 yield
         finally:
             await products.aclose()
             await inventory.aclose()
-            await engine.dispose()
 
     return create_service_app(
         settings,
@@ -66,23 +68,18 @@ def create_app(
         "inventory), idempotent retries, reorders, cancelling, and recovery after crashes.",
         routers=[router],
         lifespan=lifespan,
+        adapters=ADAPTERS,
     )
 
 
 def recovery_context(
-    sessions: async_sessionmaker[AsyncSession],
+    units: Units,
     catalog: ProductCatalog,
     stock: StockReservations,
     settings: OrdersSettings,
 ) -> Context:
     """A fresh context per recovery pass (its own unit of work)."""
-    return Context(
-        OrdersUnitOfWork(sessions),
-        catalog,
-        stock,
-        settings.policy(),
-        reads=OrdersUnitOfWork(sessions, readonly=True),
-    )
+    return Context(units(), catalog, stock, settings.policy(), reads=units(readonly=True))
 
 
 @asynccontextmanager

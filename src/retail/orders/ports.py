@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from retail.kernel.clock import utc_now
 from retail.orders.domain import (
     CatalogEntry,
     IdempotencyRecord,
@@ -108,10 +109,6 @@ class StockReservations(Protocol):
 
     async def release(self, reservation_id: str) -> None:
         """Give the stock back; idempotent, and fences a reservation never made."""
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,12 +8,9 @@ duplicate (user_id, key) `IdempotencyKeyTaken`.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
-from weakref import WeakKeyDictionary
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from retail.kernel.db import SqlUnitOfWork, is_unique_violation, rows_affected
 from retail.orders.adapters.records import outcome_from_json, outcome_to_json
@@ -263,57 +260,12 @@ class SqlIdempotencyRepository:
         return len(doomed)
 
 
-# One gate per database (session factory), for SQLite only; see OrdersUnitOfWork.
-_write_gates: WeakKeyDictionary[async_sessionmaker[AsyncSession], asyncio.Lock] = (
-    WeakKeyDictionary()
-)
-
-
-def _write_gate(sessions: async_sessionmaker[AsyncSession]) -> asyncio.Lock | None:
-    bind = sessions.kw.get("bind")
-    if bind is None or bind.dialect.name != "sqlite":
-        return None
-    return _write_gates.setdefault(sessions, asyncio.Lock())
-
-
 class OrdersUnitOfWork(SqlUnitOfWork):
-    """On SQLite, writing units of work of one process queue on an asyncio lock (first come,
-    first served) before their BEGIN IMMEDIATE. SQLite has one writer anyway; without the
-    gate, waiting writers poll the lock from SQLite's busy handler, which sleeps up to
-    100 ms between looks and is not fair: under sustained load some waiters starved past
-    the busy timeout (a 503 after the stock was already held). Reads are not gated."""
+    """Orders and idempotency keys in one transaction (writers gated: see SqlUnitOfWork)."""
 
     orders: SqlOrderRepository
     idempotency: SqlIdempotencyRepository
 
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, readonly: bool = False
-    ) -> None:
-        super().__init__(sessions, readonly=readonly)
-        self._gate = None if readonly else _write_gate(sessions)
-
     def _bind(self, session: AsyncSession) -> None:
         self.orders = SqlOrderRepository(session)
         self.idempotency = SqlIdempotencyRepository(session)
-
-    async def __aenter__(self) -> Self:
-        if self._gate is None:
-            return await super().__aenter__()
-        await self._gate.acquire()
-        try:
-            return await super().__aenter__()
-        except BaseException:
-            self._gate.release()
-            raise
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await super().__aexit__(exc_type, exc, tb)
-        finally:
-            if self._gate is not None:
-                self._gate.release()
