@@ -3,6 +3,7 @@
 retail up                         every service on its port, Ctrl-C stops them all
 retail serve <service> [--port]   one service
 retail create-admin --email E --password P
+retail reindex                    rebuild the search index from the feeds
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
 
+from retail.kernel.errors import AppError
 from retail.kernel.settings import SERVICE_PORTS, Settings, ensure_development_secret
 
 STOP_GRACE_SECONDS = 10.0
@@ -113,6 +115,19 @@ def _create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reindex(args: argparse.Namespace) -> int:
+    search_main = importlib.import_module("retail.search.main")
+    try:
+        rebuilt = asyncio.run(search_main.reindex(search_main.SearchSettings()))
+    except (AppError, RuntimeError) as exc:  # a peer down, an index of another version
+        print(f"reindex failed: {exc}", file=sys.stderr)
+        return 1
+    for one in rebuilt:
+        counts = f"{one.result.products_indexed} products from {one.result.events_applied} events"
+        print(f"Rebuilt {one.where}: {counts}.")
+    return 0
+
+
 def _seed_demo(args: argparse.Namespace) -> int:
     from retail.demo.seed import SeedError, seed_demo
 
@@ -154,6 +169,7 @@ def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argpars
     admin = sub.add_parser("create-admin", help="create an admin or promote a user")
     admin.add_argument("--email", required=True)
     admin.add_argument("--password", required=True)
+    sub.add_parser("reindex", help="rebuild the search index (a running search service's own)")
     demo = sub.add_parser("seed-demo", help="fill a running system with a demo catalogue")
     demo.add_argument("--products", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=42, help="same seed, same catalogue")
@@ -168,6 +184,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "up": _up,
     "serve": _serve,
     "create-admin": _create_admin,
+    "reindex": _reindex,
     "seed-demo": _seed_demo,
 }
 

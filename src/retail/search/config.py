@@ -9,6 +9,8 @@ from retail.kernel.settings import Settings
 class SearchSettings(Settings):
     service_name: ClassVar[str] = "search"
     # Search keeps no database of its own: its index is derived data, rebuilt from the feeds.
+    # SEARCH_INDEX_DIR is this instance's index (default DATA_DIR/search-index); an instance
+    # that finds it held by another takes `<dir>-2`, `<dir>-3`, ... and follows into that.
     search_index_dir: Path | None = None
     follow_feeds: bool = True
     feed_poll_seconds: float = Field(0.3, gt=0, le=30)

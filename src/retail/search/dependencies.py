@@ -2,26 +2,28 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from retail.kernel.events import FeedFollower
 from retail.search.config import SearchSettings
 from retail.search.ports import Index
+from retail.search.service import Following
+
+# async: FastAPI runs a plain `def` dependency in its thread pool, a thread hop per request.
 
 
-def get_index(request: Request) -> Index:
+async def get_index(request: Request) -> Index:
     index: Index = request.app.state.index
     return index
 
 
-def get_followers(request: Request) -> list[FeedFollower]:
-    followers: dict[str, FeedFollower] = request.app.state.followers
-    return list(followers.values())
+async def get_following(request: Request) -> Following:
+    following: Following = request.app.state.following
+    return following
 
 
-def get_settings(request: Request) -> SearchSettings:
+async def get_settings(request: Request) -> SearchSettings:
     settings: SearchSettings = request.app.state.settings
     return settings
 
 
 IndexDep = Annotated[Index, Depends(get_index)]
-Followers = Annotated[list[FeedFollower], Depends(get_followers)]
+FollowingDep = Annotated[Following, Depends(get_following)]
 SettingsDep = Annotated[SearchSettings, Depends(get_settings)]

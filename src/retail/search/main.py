@@ -1,44 +1,88 @@
 """Composition root of the search service (port 8006)."""
 
+from __future__ import annotations
+
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import httpx
 from anyio import to_thread
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
-from retail.kernel.events import Event, FeedFollower, following
-from retail.kernel.http import ServiceClient, peer_client
+from retail.kernel.events import Event, FeedFollower
+from retail.kernel.http import ServiceClient, expect_ok, peer_client
 from retail.kernel.security import TokenCodec
 from retail.search import service
 from retail.search.config import SearchSettings
-from retail.search.engine import ProductIndex
+from retail.search.engine import IndexInUse, ProductIndex
 from retail.search.ports import Index
 from retail.search.router import internal, router
+from retail.search.schemas import ReindexResult
 
-Applier = Callable[[Index, Sequence[Event]], Awaitable[None]]
+logger = logging.getLogger("retail.search")
+
+Applier = Callable[[Index, Sequence[Event], service.Guard], Awaitable[None]]
 APPLIERS: dict[str, Applier] = {
     "categories": service.apply_category_events,
     "products": service.apply_product_events,
     "inventory": service.apply_inventory_events,
 }
+# Instances sharing a DATA_DIR (`--workers N`) take the next free directory each.
+MAX_INSTANCES = 32
+# A rebuild of a large catalogue takes far longer than an ordinary call between services.
+REINDEX_TIMEOUT_SECONDS = 3600.0
 
 
-def build_followers(
+def index_dirs(settings: SearchSettings) -> list[Path]:
+    """Where instances keep their indexes: the configured directory, then `<name>-2`, ..."""
+    first = settings.index_dir()
+    return [first] + [first.with_name(f"{first.name}-{n}") for n in range(2, MAX_INSTANCES + 1)]
+
+
+def claim_index(settings: SearchSettings) -> ProductIndex:
+    """The first index directory no other instance holds (its lock says so)."""
+    for directory in index_dirs(settings):
+        try:
+            index = ProductIndex(directory)
+        except IndexInUse:
+            continue
+        if directory != settings.index_dir():
+            logger.info(
+                "%s is held by another instance; this one uses %s", directory.parent, directory
+            )
+        return index
+    raise IndexInUse(
+        f"all {MAX_INSTANCES} index directories beside {index_dirs(settings)[0]} are in use"
+    )
+
+
+def build_following(
     settings: SearchSettings, index: Index, clients: Mapping[str, ServiceClient]
-) -> dict[str, FeedFollower]:
-    return {
-        feed: FeedFollower(
+) -> service.Following:
+    following = service.Following()
+
+    def applier(feed: str) -> Callable[[Sequence[Event]], Awaitable[None]]:
+        async def apply(events: Sequence[Event]) -> None:
+            await APPLIERS[feed](index, events, following.guard())
+
+        return apply
+
+    following.followers = [
+        FeedFollower(
             feed,
             clients[feed].read_events,
             partial(service.load_cursor, index, feed),
-            partial(APPLIERS[feed], index),
+            applier(feed),
             interval_seconds=settings.feed_poll_seconds,
         )
         for feed in service.FEEDS
-    }
+    ]
+    return following
 
 
 @asynccontextmanager
@@ -46,15 +90,22 @@ async def opened(
     settings: SearchSettings,
     tokens: TokenCodec,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
-) -> AsyncIterator[tuple[ProductIndex, dict[str, FeedFollower]]]:
-    """The index and its followers, closed again on exit."""
-    index = await to_thread.run_sync(ProductIndex, settings.index_dir())
+    *,
+    directory: Path | None = None,
+) -> AsyncIterator[tuple[ProductIndex, service.Following]]:
+    """The index (in `directory`, or the first free one) and its followers, closed on exit."""
+    if directory is None:
+        index = await to_thread.run_sync(claim_index, settings)
+    else:
+        index = await to_thread.run_sync(ProductIndex, directory)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(to_thread.run_sync, index.close)
         clients = {feed: peer_client(settings, feed, tokens, transports) for feed in service.FEEDS}
         for client in clients.values():
             stack.push_async_callback(client.aclose)
-        yield index, build_followers(settings, index, clients)
+        following = build_following(settings, index, clients)
+        stack.push_async_callback(following.stop)  # before the clients and index close
+        yield index, following
 
 
 def create_app(
@@ -66,17 +117,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with opened(settings, app.state.tokens, transports) as (index, followers):
+        async with opened(settings, app.state.tokens, transports) as (index, following):
             app.state.index = index
-            app.state.followers = followers
+            app.state.following = following
+            app.state.followers = {f.name: f for f in following.followers}
 
             async def index_answers() -> None:
-                await to_thread.run_sync(index.count)
+                await service.count(index)
 
             app.state.readiness["index"] = index_answers
-            running = list(followers.values()) if settings.follow_feeds else []
-            async with following(*running):
-                yield
+            if settings.follow_feeds:
+                following.start()
+            yield
 
     return create_service_app(
         settings,
@@ -87,8 +139,62 @@ def create_app(
     )
 
 
-async def reindex_offline(settings: SearchSettings) -> int:
-    """`retail reindex` while the service is stopped: rebuild the index from the feeds."""
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    """What `retail reindex` did: which index it rebuilt (a directory, or the running
+    service that rebuilt its own), and what went in."""
+
+    where: str
+    result: ReindexResult
+
+
+async def reindex(
+    settings: SearchSettings,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> list[Reindexed]:
+    """`retail reindex`: rebuild from the feeds. A stopped service's indexes are rebuilt
+    here; a running instance holds its directory, so it is asked to rebuild its own."""
     tokens = TokenCodec.from_settings(settings)
-    async with opened(settings, tokens) as (index, followers):
-        return await service.rebuild(index, list(followers.values()))
+    try:
+        return await reindex_offline(settings, tokens, transports)
+    except IndexInUse:
+        return [await reindex_online(settings, tokens, transports)]
+
+
+async def reindex_offline(
+    settings: SearchSettings,
+    tokens: TokenCodec,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> list[Reindexed]:
+    """Every index directory there is (the first one at least); IndexInUse if one is held."""
+    directories = [d for d in index_dirs(settings) if d.exists()] or index_dirs(settings)[:1]
+    done: list[Reindexed] = []
+    for directory in directories:
+        async with opened(settings, tokens, transports, directory=directory) as (index, following):
+            applied = await following.rebuild(index)
+            result = ReindexResult(
+                events_applied=applied, products_indexed=await service.count(index)
+            )
+        done.append(Reindexed(str(directory), result))
+    return done
+
+
+async def reindex_online(
+    settings: SearchSettings,
+    tokens: TokenCodec,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> Reindexed:
+    client = ServiceClient(
+        "search",
+        settings.url_of("search"),
+        tokens,
+        settings.service_name,
+        timeout=REINDEX_TIMEOUT_SECONDS,
+        transport=(transports or {}).get("search"),
+    )
+    try:
+        response = await client.request("POST", "/internal/reindex")
+    finally:
+        await client.aclose()
+    expect_ok(response, "search")
+    return Reindexed(settings.url_of("search"), ReindexResult.model_validate_json(response.content))

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from retail.search.engine import IndexedProduct, SearchQuery
+from retail.search.engine import IndexBatch, SearchQuery
 
 
 class Index(Protocol):
-    def upsert(
-        self, products: Sequence[IndexedProduct], meta: dict[str, str] | None = None
-    ) -> None: ...
-
-    def delete(self, product_id: str, meta: dict[str, str] | None = None) -> None: ...
-
-    def set_stock(
-        self, product_id: str, stock: int, meta: dict[str, str] | None = None
-    ) -> None: ...
-
-    def set_category_name(
-        self, category_id: str, name: str | None, meta: dict[str, str] | None = None
-    ) -> None: ...
-
-    def set_meta(self, key: str, value: str) -> None: ...
+    def batch(self, meta: Mapping[str, str] | None = None) -> AbstractContextManager[IndexBatch]:
+        """Changes (and `meta`, such as a feed cursor) published by one commit, or none."""
+        ...
 
     def get_meta(self, key: str) -> str | None: ...
 
@@ -31,6 +20,6 @@ class Index(Protocol):
 
     def suggest(self, prefix: str, limit: int = 8) -> list[str]: ...
 
-    def clear(self) -> None: ...
+    def clear(self, meta: Mapping[str, str] | None = None) -> None: ...
 
     def count(self) -> int: ...

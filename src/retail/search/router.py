@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from retail.kernel.money import to_cents
 from retail.kernel.security import InternalCaller
 from retail.search import service
-from retail.search.dependencies import Followers, IndexDep, SettingsDep
+from retail.search.dependencies import FollowingDep, IndexDep, SettingsDep
 from retail.search.engine import InvalidQuery, SearchQuery
 from retail.search.exceptions import InvalidSearchQuery
 from retail.search.schemas import ProductHit, ReindexResult
@@ -74,6 +74,9 @@ async def suggest(
 
 
 @internal.post("/reindex", response_model=ReindexResult)
-async def reindex(_caller: InternalCaller, index: IndexDep, followers: Followers) -> ReindexResult:
-    applied = await service.rebuild(index, followers)
-    return ReindexResult(events_applied=applied, products_indexed=index.count())
+async def reindex(
+    _caller: InternalCaller, index: IndexDep, following: FollowingDep
+) -> ReindexResult:
+    """Rebuild this instance's index from scratch from the feeds (`retail reindex`)."""
+    applied = await following.rebuild(index)
+    return ReindexResult(events_applied=applied, products_indexed=await service.count(index))
