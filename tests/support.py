@@ -28,8 +28,9 @@ RUN_DATABASE_ENV = "RETAIL_TEST_RUN_DATABASE_URL"
 TEST_MONGODB_ENV = "TEST_MONGODB_URI"
 RUN_MONGODB_ENV = "RETAIL_TEST_RUN_MONGODB_URI"
 NX = "nx"
-# The services whose tests follow the MongoDB switch. Add yours when its Mongo adapter lands.
-MONGODB_SERVICES = frozenset({"inventory", "categories", "products", "orders"})
+# The services whose tests follow the MongoDB switch: every one with a database (search keeps
+# only an index it can rebuild from the feeds).
+MONGODB_SERVICES = frozenset({"inventory", "orders", "categories", "products", "auth"})
 S = TypeVar("S", bound=Settings)
 Backend = Literal["sql", "mongodb"]
 

@@ -1,19 +1,22 @@
 """In-memory fakes behind auth's ports, with the same rules as the SQL adapter: the unique
-email, the conditional rotation, the throttle's conditional upsert, and a rollback unless
-the use case commits."""
+email, the conditional rotation, the throttle's conditional upsert, the cart's conditional
+add, and a rollback unless the use case commits; and a product catalogue that can be down."""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Self
 
-from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.cart import CartContext
+from retail.auth.dependencies import Units
+from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
 from retail.auth.exceptions import EmailTaken
 from retail.auth.service import AuthContext, AuthPolicy
+from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.security import Role, TokenCodec
 from tests.support import SECRET
 
@@ -32,6 +35,7 @@ class State:
     users: dict[str, User] = field(default_factory=dict)
     tokens: dict[str, RefreshToken] = field(default_factory=dict)
     throttle: dict[str, Throttled] = field(default_factory=dict)
+    cart: dict[tuple[str, str], CartLine] = field(default_factory=dict)
     # Race scripting: another process rotates this token id just before our `use`...
     rotated_elsewhere: set[str] = field(default_factory=set)
     # ... or registers this user (and commits) just before our `add`.
@@ -44,7 +48,7 @@ class State:
         self.committed_elsewhere.append(write)
 
 
-DATA = ("users", "tokens", "throttle")
+DATA = ("users", "tokens", "throttle", "cart")
 
 
 class FakeUsers:
@@ -63,6 +67,9 @@ class FakeUsers:
     async def get(self, user_id: str) -> User | None:
         user = self._state.users.get(user_id)
         return replace(user) if user else None
+
+    async def lock(self, user_id: str) -> User | None:
+        return await self.get(user_id)
 
     async def get_by_email(self, email: str) -> User | None:
         found = [u for u in self._state.users.values() if u.email == email]
@@ -179,6 +186,46 @@ class FakeThrottle:
         return len(quiet)
 
 
+class FakeCart:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def lines(self, user_id: str) -> list[CartLine]:
+        mine = [line for (owner, _), line in self._state.cart.items() if owner == user_id]
+        return sorted(mine, key=lambda line: (line.added_at, line.product_id))
+
+    async def get(self, user_id: str, product_id: str) -> CartLine | None:
+        return self._state.cart.get((user_id, product_id))
+
+    async def count(self, user_id: str) -> int:
+        return len(await self.lines(user_id))
+
+    async def add(self, line: CartLine, *, limit: int) -> int | None:
+        key = (line.user_id, line.product_id)
+        current = self._state.cart.get(key)
+        quantity = line.quantity + (current.quantity if current else 0)
+        if quantity > limit:
+            return None
+        self._state.cart[key] = replace(current or line, quantity=quantity)
+        return quantity
+
+    async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> bool:
+        current = self._state.cart.get((user_id, product_id))
+        if current is None:
+            return False
+        self._state.cart[user_id, product_id] = replace(current, quantity=quantity)
+        return True
+
+    async def remove(self, user_id: str, product_id: str) -> bool:
+        return self._state.cart.pop((user_id, product_id), None) is not None
+
+    async def clear(self, user_id: str) -> int:
+        mine = [key for key in self._state.cart if key[0] == user_id]
+        for key in mine:
+            del self._state.cart[key]
+        return len(mine)
+
+
 class FakeUnitOfWork:
     """Rolls back to the state at entry unless committed, like the SQL one."""
 
@@ -198,6 +245,10 @@ class FakeUnitOfWork:
     @property
     def throttle(self) -> FakeThrottle:
         return FakeThrottle(self.state)
+
+    @property
+    def cart(self) -> FakeCart:
+        return FakeCart(self.state)
 
     async def __aenter__(self) -> Self:
         self._snapshot = copy.deepcopy(self.state)
@@ -264,3 +315,50 @@ def make_context(
         policy=AuthPolicy(timedelta(days=7), policy(), policy(free=address_free)),
         clock=clock or Clock(),
     )
+
+
+def units_over(state: State) -> Units:
+    """A unit-of-work factory over one fake database."""
+
+    def units(*, readonly: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(state)
+
+    return units
+
+
+class FakeCatalog:
+    """The products lookup: what exists now, who asked for what, and whether it is down."""
+
+    def __init__(self) -> None:
+        self.products: dict[str, CatalogProduct] = {}
+        self.down = False
+        self.asked: list[list[str]] = []
+
+    def add(
+        self,
+        product_id: str,
+        price_cents: int = 1000,
+        tax_bp: int = 0,
+        stock: int = 100,
+        *,
+        title: str | None = None,
+        image_url: str | None = None,
+    ) -> CatalogProduct:
+        product = CatalogProduct(
+            product_id, title or product_id.title(), price_cents, tax_bp, stock, image_url
+        )
+        self.products[product_id] = product
+        return product
+
+    async def lookup(self, product_ids: Sequence[str]) -> dict[str, CatalogProduct]:
+        if self.down:
+            raise ServiceUnavailable("The products service is unavailable")
+        assert len(product_ids) <= 100, "the products lookup takes at most 100 ids"
+        self.asked.append(list(product_ids))
+        return {pid: self.products[pid] for pid in product_ids if pid in self.products}
+
+
+def make_cart_context(
+    state: State, catalog: FakeCatalog, clock: Clock | None = None
+) -> CartContext:
+    return CartContext(units_over(state), catalog, clock or Clock())

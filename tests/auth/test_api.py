@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +15,7 @@ import pytest
 from retail.auth.config import AuthSettings
 from retail.auth.main import create_admin, create_app
 from retail.kernel.security import TokenCodec
-from tests.support import assert_error, make_settings, serve
+from tests.support import assert_error, database_overrides, make_settings, serve
 
 SECRET = "auth-api-tests-secret-of-exactly-48-characters!!"
 ADMIN_EMAIL, ADMIN_PASSWORD = "boss@shop.test", "boss-pass-123"
@@ -460,3 +463,30 @@ async def test_docs_show_the_bearer_scheme(client: httpx.AsyncClient) -> None:
     assert spec["paths"]["/api/auth/me"]["get"]["security"]
     assert (await client.get("/health")).json() == {"status": "ok", "service": "auth"}
     assert (await client.get("/ready")).json()["checks"] == {"database": "ok"}
+
+
+async def test_the_create_admin_command_runs_on_the_configured_back_end(tmp_path: Path) -> None:
+    """`retail create-admin` as a real process, on the database the tests run on (SQLite, or
+    PostgreSQL/MongoDB when the run asks for them)."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_URL", "_URI", "_PREFIX"))}
+    env.update(DATA_DIR=str(tmp_path), JWT_SECRET_KEY=SECRET, BCRYPT_ROUNDS="4")
+    env.update({k.upper(): v for k, v in database_overrides(tmp_path, "auth").items()})
+    command = [
+        "-m",
+        "retail",
+        "create-admin",
+        "--email",
+        "Root@Shop.test",
+        "--password",
+        "root-pass-1",
+    ]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    assert process.returncode == 0
+    assert b"is an admin" in output
+    settings = settings_for(tmp_path, admin_email=None, admin_password=None)
+    async with serve(create_app(settings)) as client:
+        body = (await login(client, "root@shop.test", "root-pass-1")).json()
+        assert body["user"]["role"] == "admin"

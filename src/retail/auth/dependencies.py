@@ -1,5 +1,8 @@
-"""`Annotated` dependencies: the unit of work per request, the use cases' context, the
-client's address, and the signed-in user's account."""
+"""`Annotated` dependencies: the unit of work per request, the use cases' contexts, the
+client's address, and the signed-in user's account.
+
+The unit of work is of whichever back end the kernel opened (SQL or MongoDB); nothing here or
+in the router knows which one it is."""
 
 from __future__ import annotations
 
@@ -8,26 +11,20 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from retail.auth import service
-from retail.auth.adapters.sql import AuthUnitOfWork
+from retail.auth.cart import CartContext
 from retail.auth.config import AuthSettings
 from retail.auth.domain import User
+from retail.auth.ports import UnitOfWork
 from retail.auth.service import AuthContext
 from retail.kernel.security import CurrentUser
+from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
+
+Units = UnitOfWorkFactory[UnitOfWork]
+UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
+ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
-def unit_of_work(request: Request) -> AuthUnitOfWork:
-    return AuthUnitOfWork(request.app.state.sessions)
-
-
-def read_only_unit_of_work(request: Request) -> AuthUnitOfWork:
-    return AuthUnitOfWork(request.app.state.sessions, readonly=True)
-
-
-UoW = Annotated[AuthUnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[AuthUnitOfWork, Depends(read_only_unit_of_work)]
-
-
-def auth_context(request: Request) -> AuthContext:
+async def auth_context(request: Request) -> AuthContext:
     context: AuthContext = request.app.state.auth
     return context
 
@@ -35,7 +32,15 @@ def auth_context(request: Request) -> AuthContext:
 Context = Annotated[AuthContext, Depends(auth_context)]
 
 
-def client_address(request: Request) -> str:
+async def cart_context(request: Request) -> CartContext:
+    context: CartContext = request.app.state.cart
+    return context
+
+
+Cart = Annotated[CartContext, Depends(cart_context)]
+
+
+async def client_address(request: Request) -> str:
     """The peer's address, or with TRUSTED_PROXY_HOPS=n the one our n-th proxy saw: the
     n-th X-Forwarded-For entry from the right. Entries further left are whatever the
     client chose to send, so they are never used."""

@@ -1,4 +1,5 @@
-"""Auth in domain terms: users, refresh tokens in families, and the login throttle's rules."""
+"""Auth in domain terms: users, refresh tokens in families, the login throttle's rules, and the
+signed-in customer's cart priced from the catalogue."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
+from retail.kernel.money import line_tax_cents
 from retail.kernel.security import Role
 
 T = TypeVar("T")
@@ -20,6 +22,11 @@ MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 72
 MAX_NAME_CHARS = 100
 MAX_EMAIL_CHARS = 254
+# The orders service's limits (MAX_QUANTITY, MAX_LINES in orders/domain.py), so a full cart
+# is always one order it accepts. 50 lines also stay within the products lookup's 100 ids.
+MAX_CART_QUANTITY = 100
+MAX_CART_LINES = 50
+MAX_PRODUCT_ID_CHARS = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +168,83 @@ def new_refresh_token() -> str:
 def hash_refresh_token(token: str) -> str:
     # A plain hash suffices (no salt, no stretching): the token has 256 random bits.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- the cart ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CartLine:
+    """What the cart stores: which product, how many, since when. Nothing about the product
+    itself, which is looked up from the catalogue each time the cart is shown."""
+
+    user_id: str
+    product_id: str
+    quantity: int
+    added_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogProduct:
+    """A product as the catalogue has it now (products' internal lookup)."""
+
+    id: str
+    title: str
+    price_cents: int
+    tax_bp: int
+    stock: int
+    image_url: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PricedLine:
+    line: CartLine
+    product: CatalogProduct
+
+    @property
+    def subtotal_cents(self) -> int:
+        return self.product.price_cents * self.line.quantity
+
+    @property
+    def tax_cents(self) -> int:
+        return line_tax_cents(self.product.price_cents, self.line.quantity, self.product.tax_bp)
+
+    @property
+    def total_cents(self) -> int:
+        return self.subtotal_cents + self.tax_cents
+
+
+@dataclass(frozen=True, slots=True)
+class CartView:
+    """The cart as the customer sees it: lines priced at today's catalogue, and the lines
+    whose product has left the catalogue (dropped from the cart as they are reported)."""
+
+    lines: list[PricedLine]
+    unavailable: list[CartLine]
+
+    @classmethod
+    def of(cls, lines: list[CartLine], products: dict[str, CatalogProduct]) -> CartView:
+        priced = [
+            PricedLine(line, products[line.product_id])
+            for line in lines
+            if line.product_id in products
+        ]
+        gone = [line for line in lines if line.product_id not in products]
+        return cls(priced, gone)
+
+    @property
+    def total_items(self) -> int:
+        return sum(priced.line.quantity for priced in self.lines)
+
+    @property
+    def subtotal_cents(self) -> int:
+        return sum(priced.subtotal_cents for priced in self.lines)
+
+    @property
+    def tax_cents(self) -> int:
+        """One half-up rounding per line, then summed, as the order will be."""
+        return sum(priced.tax_cents for priced in self.lines)
+
+    @property
+    def total_cents(self) -> int:
+        return self.subtotal_cents + self.tax_cents

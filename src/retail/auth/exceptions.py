@@ -58,3 +58,38 @@ class UserNotFound(NotFound):
 class LastAdmin(Conflict):
     error_code = "LAST_ADMIN"
     message = "The last admin cannot be demoted"
+
+
+class UnknownProduct(ValidationFailed):
+    """422, as orders answers an unknown product: the request names something that does not
+    exist. Details carry `product_id`."""
+
+    error_code = "UNKNOWN_PRODUCT"
+    message = "No product with this id exists"
+
+
+class InsufficientStock(Conflict):
+    """Details carry `product_id`, `requested` (the line's quantity it would have) and
+    `available`."""
+
+    error_code = "INSUFFICIENT_STOCK"
+    message = "Not enough stock for this quantity"
+
+
+class CartLineLimit(Conflict):
+    """Details carry `product_id`, `requested` and `limit`."""
+
+    error_code = "CART_QUANTITY_LIMIT"
+    message = "A cart line cannot hold this many of one product"
+
+
+class CartFull(Conflict):
+    """Details carry `limit`."""
+
+    error_code = "CART_FULL"
+    message = "The cart holds as many different products as it can"
+
+
+class CartItemNotFound(NotFound):
+    error_code = "CART_ITEM_NOT_FOUND"
+    message = "This product is not in the cart"

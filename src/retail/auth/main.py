@@ -4,72 +4,95 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
+import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retail.auth import service
+from retail.auth.adapters.mongo import INDEXES, AuthMongoUnitOfWork
 from retail.auth.adapters.passwords import BcryptHasher
 from retail.auth.adapters.sql import AuthUnitOfWork
+from retail.auth.cart import CartContext
+from retail.auth.clients import ProductsCatalog, products_client
 from retail.auth.config import AuthSettings
+from retail.auth.dependencies import Units
 from retail.auth.domain import ThrottlePolicy
+from retail.auth.ports import UnitOfWork
 from retail.auth.router import router
 from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.app import create_service_app
-from retail.kernel.db import engine_for, migrate, ping, session_factory
 from retail.kernel.security import TokenCodec
+from retail.kernel.storage import Adapters, open_storage
 
 __all__ = ["AuthSettings", "create_admin", "create_app"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+ADAPTERS: Adapters[UnitOfWork] = Adapters(
+    sql=AuthUnitOfWork,
+    migrations=MIGRATIONS,
+    mongo=AuthMongoUnitOfWork,
+    indexes=INDEXES,
+)
 logger = logging.getLogger("retail.auth")
 
 
-def create_app(settings: AuthSettings | None = None) -> FastAPI:
+def create_app(
+    settings: AuthSettings | None = None,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+) -> FastAPI:
     settings = settings or AuthSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with _database(settings) as engine:
-            sessions = session_factory(engine)
-            app.state.sessions = sessions
-            app.state.readiness["database"] = partial(ping, engine)
-            context = await auth_context(settings, app.state.tokens)
-            app.state.auth = context
-            if settings.admin_email and settings.admin_password:
-                await service.ensure_admin(
-                    AuthUnitOfWork(sessions),
-                    context,
-                    email=settings.admin_email,
-                    password=settings.admin_password.get_secret_value(),
-                    name=settings.admin_name,
-                )
-            async with _purging(partial(_purge, sessions, context), settings):
+        # Readiness is the database's only: products being down takes the cart out, not
+        # sign-in.
+        units: Units = app.state.unit_of_work
+        context = await auth_context(settings, app.state.tokens)
+        app.state.auth = context
+        products = products_client(settings, app.state.tokens, transports)
+        app.state.cart = CartContext(units, ProductsCatalog(products))
+        try:
+            await _ensure_settings_admin(units, context, settings)
+            async with _purging(partial(_purge, units, context), settings):
                 yield
+        finally:
+            await products.aclose()
 
     return create_service_app(
         settings,
         title="Retail auth service",
-        description="Accounts, sign-in with rotating refresh tokens, and user administration.",
+        description="Accounts, sign-in with rotating refresh tokens, user administration, "
+        "and the signed-in customer's cart.",
         routers=[router],
         lifespan=lifespan,
+        adapters=ADAPTERS,
     )
 
 
 async def create_admin(settings: AuthSettings, email: str, password: str) -> None:
     """`retail create-admin`: create the admin, or promote the user with this email."""
-    async with _database(settings) as engine:
+    async with open_storage(settings, ADAPTERS) as storage:
         context = await auth_context(settings, TokenCodec.from_settings(settings))
         await service.ensure_admin(
-            AuthUnitOfWork(session_factory(engine)),
+            storage.units(), context, email=email, password=password, name=settings.admin_name
+        )
+
+
+async def _ensure_settings_admin(
+    units: Units, context: AuthContext, settings: AuthSettings
+) -> None:
+    if settings.admin_email and settings.admin_password:
+        await service.ensure_admin(
+            units(),
             context,
-            email=email,
-            password=password,
+            email=settings.admin_email,
+            password=settings.admin_password.get_secret_value(),
             name=settings.admin_name,
         )
 
@@ -85,18 +108,8 @@ async def auth_context(settings: AuthSettings, tokens: TokenCodec) -> AuthContex
     return AuthContext(await BcryptHasher.create(settings.bcrypt_rounds), tokens, policy)
 
 
-@asynccontextmanager
-async def _database(settings: AuthSettings) -> AsyncIterator[AsyncEngine]:
-    engine = engine_for(settings)
-    try:
-        await migrate(engine, MIGRATIONS)
-        yield engine
-    finally:
-        await engine.dispose()
-
-
-async def _purge(sessions: async_sessionmaker[AsyncSession], context: AuthContext) -> None:
-    keys, families = await service.purge_stale(AuthUnitOfWork(sessions), context)
+async def _purge(units: Units, context: AuthContext) -> None:
+    keys, families = await service.purge_stale(units(), context)
     if keys or families:
         logger.info("purged %d throttle keys and %d token families", keys, families)
 

@@ -1,5 +1,5 @@
-"""The repositories, unit of work and password hasher that the use cases need; adapters
-implement them.
+"""The repositories, unit of work, password hasher and product catalogue that the use cases
+need; adapters implement them.
 
 Whatever several processes may race on (a new email, a token's rotation, a failure count)
 is decided by the database in one conditional write, never by a value read earlier.
@@ -7,11 +7,12 @@ is decided by the database in one conditional write, never by a value read earli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
-from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
 from retail.kernel.security import Role
 
 
@@ -20,6 +21,11 @@ class UserRepository(Protocol):
         """Store a new user; raises `EmailTaken` if the email is used (unique index)."""
 
     async def get(self, user_id: str) -> User | None: ...
+
+    async def lock(self, user_id: str) -> User | None:
+        """The user, locked until the transaction ends (SELECT ... FOR UPDATE on PostgreSQL;
+        SQLite's and MongoDB's writers already take turns), so that the changes of one
+        user's cart queue and a limit counted over its lines holds."""
 
     async def get_by_email(self, email: str) -> User | None:
         """`email` is already normalised."""
@@ -79,6 +85,28 @@ class LoginThrottle(Protocol):
         """Forget keys with no failure and no lock since `before`."""
 
 
+class CartRepository(Protocol):
+    async def lines(self, user_id: str) -> list[CartLine]:
+        """The user's lines, oldest first (ties by product id)."""
+
+    async def get(self, user_id: str, product_id: str) -> CartLine | None: ...
+
+    async def count(self, user_id: str) -> int: ...
+
+    async def add(self, line: CartLine, *, limit: int) -> int | None:
+        """Add `line.quantity` to the user's line for the product, creating it (with
+        `line.added_at`) if there is none, in one conditional write: the line's new quantity,
+        or None, with nothing changed, if that would pass `limit`. Two adds at once both
+        count: nothing reads a quantity and writes it back."""
+
+    async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> bool:
+        """False if the user has no line for the product."""
+
+    async def remove(self, user_id: str, product_id: str) -> bool: ...
+
+    async def clear(self, user_id: str) -> int: ...
+
+
 class UnitOfWork(Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
@@ -90,6 +118,9 @@ class UnitOfWork(Protocol):
     @property
     def throttle(self) -> LoginThrottle: ...
 
+    @property
+    def cart(self) -> CartRepository: ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -100,6 +131,12 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self) -> None: ...
+
+
+class ProductCatalog(Protocol):
+    async def lookup(self, product_ids: Sequence[str]) -> dict[str, CatalogProduct]:
+        """The products that exist now, by id (at most 100 ids); missing ones are absent.
+        Raises `ServiceUnavailable` if the catalogue cannot answer."""
 
 
 class PasswordHasher(Protocol):

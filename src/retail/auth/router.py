@@ -6,10 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, status
 
-from retail.auth import service
-from retail.auth.dependencies import ClientAddress, Context, CurrentAccount, ReadUoW, UoW
+from retail.auth import cart, service
+from retail.auth.dependencies import Cart, ClientAddress, Context, CurrentAccount, ReadUoW, UoW
 from retail.auth.schemas import (
     AccountUpdate,
+    CartItemCreate,
+    CartItemUpdate,
+    CartRead,
     LoginRequest,
     LogoutRequest,
     RefreshRequest,
@@ -29,6 +32,18 @@ _ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
     **_UNAUTHORIZED,
     403: {"description": "Admins only"},
 }
+_CATALOGUE: dict[int | str, dict[str, Any]] = {
+    **_UNAUTHORIZED,
+    503: {"description": "SERVICE_UNAVAILABLE: the products service cannot answer"},
+}
+_STOCK: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "INSUFFICIENT_STOCK (details: product_id, requested, available), "
+        "CART_QUANTITY_LIMIT or CART_FULL"
+    },
+    422: {"description": "VALIDATION_ERROR, or UNKNOWN_PRODUCT (details: product_id)"},
+}
+_NOT_IN_CART: dict[int | str, dict[str, Any]] = {404: {"description": "CART_ITEM_NOT_FOUND"}}
 
 
 @router.post(
@@ -128,3 +143,41 @@ async def change_role(
     user_id: str, body: RoleUpdate, uow: UoW, ctx: Context, _admin: AdminUser
 ) -> UserRead:
     return UserRead.of(await service.change_role(uow, ctx, user_id, body.role))
+
+
+# --- the signed-in customer's cart --------------------------------------------------------
+
+
+@router.get("/me/cart", response_model=CartRead, responses=_CATALOGUE)
+async def read_cart(principal: CurrentUser, ctx: Cart) -> CartRead:
+    return CartRead.of(await cart.view_cart(ctx, principal.user_id))
+
+
+@router.post("/me/cart", response_model=CartRead, responses={**_CATALOGUE, **_STOCK})
+async def add_to_cart(body: CartItemCreate, principal: CurrentUser, ctx: Cart) -> CartRead:
+    view = await cart.add_item(ctx, principal.user_id, body.product_id, body.quantity)
+    return CartRead.of(view)
+
+
+@router.patch(
+    "/me/cart/{product_id}",
+    response_model=CartRead,
+    responses={**_CATALOGUE, **_STOCK, **_NOT_IN_CART},
+)
+async def change_cart_quantity(
+    product_id: str, body: CartItemUpdate, principal: CurrentUser, ctx: Cart
+) -> CartRead:
+    view = await cart.set_quantity(ctx, principal.user_id, product_id, body.quantity)
+    return CartRead.of(view)
+
+
+@router.delete(
+    "/me/cart/{product_id}", response_model=CartRead, responses={**_CATALOGUE, **_NOT_IN_CART}
+)
+async def remove_from_cart(product_id: str, principal: CurrentUser, ctx: Cart) -> CartRead:
+    return CartRead.of(await cart.remove_item(ctx, principal.user_id, product_id))
+
+
+@router.delete("/me/cart", response_model=CartRead, responses=_UNAUTHORIZED)
+async def empty_cart(principal: CurrentUser, ctx: Cart) -> CartRead:
+    return CartRead.of(await cart.clear_cart(ctx, principal.user_id))

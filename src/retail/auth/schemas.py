@@ -1,5 +1,8 @@
 """Wire models. Shapes are fixed by DESIGN.md: the user is `{id, email, name, role,
-created_at}`; login and refresh answer `{access_token, refresh_token, token_type, user}`.
+created_at}`; login and refresh answer `{access_token, refresh_token, token_type, user}`; the
+cart is `{items: [{product_id, name, price, tax_percent, quantity, image_url}], total_items,
+subtotal, tax, total}` (`line_total` and `unavailable_items` are additions). Money goes out
+as JSON numbers with at most two decimals, as products and orders answer it.
 
 Validation messages never quote a password (the kernel's handler never echoes values)."""
 
@@ -12,6 +15,11 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from retail.auth.domain import (
+    MAX_CART_QUANTITY,
+    MAX_PRODUCT_ID_CHARS,
+    CartLine,
+    CartView,
+    PricedLine,
     Session,
     User,
     email_problem,
@@ -19,6 +27,7 @@ from retail.auth.domain import (
     normalize_email,
     password_problem,
 )
+from retail.kernel.money import from_cents, percent_from_basis_points
 from retail.kernel.security import Role
 
 
@@ -147,3 +156,78 @@ class UserList(BaseModel):
     page: int
     limit: int
     total_pages: int
+
+
+# --- the cart ---------------------------------------------------------------------------
+
+ProductId = Annotated[str, Field(min_length=1, max_length=MAX_PRODUCT_ID_CHARS)]
+Quantity = Annotated[int, Field(ge=1, le=MAX_CART_QUANTITY)]
+
+
+class CartItemCreate(BaseModel):
+    """Adds to the product's line if it is in the cart already."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: ProductId
+    quantity: Quantity = 1
+
+
+class CartItemUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: Quantity
+
+
+class CartItemRead(BaseModel):
+    product_id: str
+    name: str
+    price: float = Field(description="Unit price today")
+    tax_percent: float
+    quantity: int
+    image_url: str | None
+    line_total: float = Field(description="price x quantity plus this line's tax")
+
+    @classmethod
+    def of(cls, priced: PricedLine) -> CartItemRead:
+        return cls(
+            product_id=priced.product.id,
+            name=priced.product.title,
+            price=from_cents(priced.product.price_cents),
+            tax_percent=percent_from_basis_points(priced.product.tax_bp),
+            quantity=priced.line.quantity,
+            image_url=priced.product.image_url,
+            line_total=from_cents(priced.total_cents),
+        )
+
+
+class UnavailableItemRead(BaseModel):
+    product_id: str
+    quantity: int
+    reason: Literal["product_removed"] = "product_removed"
+
+    @classmethod
+    def of(cls, line: CartLine) -> UnavailableItemRead:
+        return cls(product_id=line.product_id, quantity=line.quantity)
+
+
+class CartRead(BaseModel):
+    items: list[CartItemRead]
+    total_items: int = Field(description="The sum of the quantities")
+    subtotal: float
+    tax: float = Field(description="Rounded half-up once per line, then summed")
+    total: float
+    unavailable_items: list[UnavailableItemRead] = Field(
+        description="Lines whose product has left the catalogue; they are dropped from the cart"
+    )
+
+    @classmethod
+    def of(cls, view: CartView) -> CartRead:
+        return cls(
+            items=[CartItemRead.of(priced) for priced in view.lines],
+            total_items=view.total_items,
+            subtotal=from_cents(view.subtotal_cents),
+            tax=from_cents(view.tax_cents),
+            total=from_cents(view.total_cents),
+            unavailable_items=[UnavailableItemRead.of(line) for line in view.unavailable],
+        )

@@ -7,7 +7,7 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from retail.auth.domain import (
     LoginKeys,
@@ -35,12 +35,9 @@ from retail.auth.exceptions import (
     UserNotFound,
 )
 from retail.auth.ports import AccessTokens, PasswordHasher, UnitOfWork
+from retail.kernel.clock import utc_now
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.security import Role
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,83 +1,23 @@
-"""SQL adapter: tables, the repositories (domain objects in and out), the unit of work."""
+"""SQL adapter: the repositories (domain objects in and out) and the unit of work; the tables
+are in `tables.py`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import (
-    CheckConstraint,
-    Column,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    and_,
-    case,
-    delete,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
-from retail.auth.domain import Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.adapters.tables import cart_items, login_throttle, refresh_tokens, users
+from retail.auth.domain import CartLine, Page, RefreshToken, ThrottlePolicy, User
 from retail.auth.exceptions import EmailTaken
-from retail.kernel.db import SqlUnitOfWork, UtcDateTime, is_unique_violation, rows_affected
+from retail.kernel.db import SqlUnitOfWork, is_unique_violation, rows_affected
 from retail.kernel.security import Role
-
-metadata = MetaData()
-
-users = Table(
-    "users",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    # Stored normalised (trimmed, lowercased), so the unique index is case-insensitive.
-    Column("email", String(320), nullable=False),
-    Column("name", String(100), nullable=False),
-    Column("role", String(16), nullable=False),
-    Column("password_hash", String(128), nullable=False),
-    Column("created_at", UtcDateTime(), nullable=False),
-    Column("updated_at", UtcDateTime(), nullable=False),
-    CheckConstraint("role IN ('customer', 'admin')", name="ck_users_role"),
-    Index("uq_users_email", "email", unique=True),
-    Index("ix_users_created_at", "created_at", "id"),
-)
-
-refresh_tokens = Table(
-    "refresh_tokens",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("family_id", String(36), nullable=False),
-    Column("user_id", String(36), ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("token_hash", String(64), nullable=False),
-    Column("issued_at", UtcDateTime(), nullable=False),
-    Column("expires_at", UtcDateTime(), nullable=False),
-    Column("used_at", UtcDateTime(), nullable=True),
-    Column("revoked_at", UtcDateTime(), nullable=True),
-    Index("uq_refresh_tokens_token_hash", "token_hash", unique=True),
-    Index("ix_refresh_tokens_family_id", "family_id"),
-    Index("ix_refresh_tokens_user_id", "user_id"),
-)
-
-login_throttle = Table(
-    "login_throttle",
-    metadata,
-    # "account:<sha256>" or "address:<sha256>"
-    Column("key", String(80), primary_key=True),
-    Column("failures", Integer, nullable=False),
-    Column("last_failure_at", UtcDateTime(), nullable=False),
-    Column("locked_until", UtcDateTime(), nullable=True),
-    Index("ix_login_throttle_last_failure_at", "last_failure_at"),
-)
 
 
 def _user(row: RowMapping) -> User:
@@ -111,6 +51,12 @@ class SqlUserRepository:
 
     async def get(self, user_id: str) -> User | None:
         return await self._one(users.c.id == user_id)
+
+    async def lock(self, user_id: str) -> User | None:
+        # FOR UPDATE renders on PostgreSQL only; on SQLite BEGIN IMMEDIATE already holds.
+        statement = select(users).where(users.c.id == user_id).with_for_update()
+        row = (await self._session.execute(statement)).mappings().first()
+        return _user(row) if row else None
 
     async def get_by_email(self, email: str) -> User | None:
         return await self._one(users.c.email == email)
@@ -269,18 +215,97 @@ class SqlLoginThrottle:
         return rows_affected(result)
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
-        # ON CONFLICT ... DO UPDATE ... WHERE: the same on both, but each dialect has its own.
-        if self._session.get_bind().dialect.name == "postgresql":
-            return postgresql.insert(login_throttle)
-        return sqlite.insert(login_throttle)
+        return _upsert(self._session, login_throttle)
+
+
+def _upsert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+    # ON CONFLICT ... DO UPDATE ... WHERE: the same on both, but each dialect has its own.
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _cart_line(row: RowMapping) -> CartLine:
+    return CartLine(row["user_id"], row["product_id"], row["quantity"], row["added_at"])
+
+
+class SqlCartRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def lines(self, user_id: str) -> list[CartLine]:
+        c = cart_items.c
+        result = await self._session.execute(
+            select(cart_items).where(c.user_id == user_id).order_by(c.added_at, c.product_id)
+        )
+        return [_cart_line(row) for row in result.mappings()]
+
+    async def get(self, user_id: str, product_id: str) -> CartLine | None:
+        result = await self._session.execute(
+            select(cart_items).where(self._line(user_id, product_id))
+        )
+        row = result.mappings().first()
+        return _cart_line(row) if row else None
+
+    async def count(self, user_id: str) -> int:
+        statement = select(func.count()).where(cart_items.c.user_id == user_id)
+        return int(await self._session.scalar(statement) or 0)
+
+    async def add(self, line: CartLine, *, limit: int) -> int | None:
+        if line.quantity > limit:  # a new line would pass it too
+            return None
+        c = cart_items.c
+        # One statement: insert the line, or add to it where the sum stays within the limit.
+        # A refused sum gets no row back and changes nothing.
+        statement = (
+            _upsert(self._session, cart_items)
+            .values(
+                user_id=line.user_id,
+                product_id=line.product_id,
+                quantity=line.quantity,
+                added_at=line.added_at,
+            )
+            .on_conflict_do_update(
+                index_elements=[c.user_id, c.product_id],
+                set_={"quantity": c.quantity + line.quantity},
+                where=c.quantity + line.quantity <= limit,
+            )
+            .returning(c.quantity)
+        )
+        quantity: int | None = await self._session.scalar(statement)
+        return quantity
+
+    async def set_quantity(self, user_id: str, product_id: str, quantity: int) -> bool:
+        result = await self._session.execute(
+            update(cart_items).where(self._line(user_id, product_id)).values(quantity=quantity)
+        )
+        return rows_affected(result) == 1
+
+    async def remove(self, user_id: str, product_id: str) -> bool:
+        result = await self._session.execute(
+            delete(cart_items).where(self._line(user_id, product_id))
+        )
+        return rows_affected(result) == 1
+
+    async def clear(self, user_id: str) -> int:
+        result = await self._session.execute(
+            delete(cart_items).where(cart_items.c.user_id == user_id)
+        )
+        return rows_affected(result)
+
+    @staticmethod
+    def _line(user_id: str, product_id: str) -> ColumnElement[bool]:
+        return and_(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id)
 
 
 class AuthUnitOfWork(SqlUnitOfWork):
     users: SqlUserRepository
     refresh_tokens: SqlRefreshTokenRepository
     throttle: SqlLoginThrottle
+    cart: SqlCartRepository
 
     def _bind(self, session: AsyncSession) -> None:
         self.users = SqlUserRepository(session)
         self.refresh_tokens = SqlRefreshTokenRepository(session)
         self.throttle = SqlLoginThrottle(session)
+        self.cart = SqlCartRepository(session)

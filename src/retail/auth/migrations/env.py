@@ -1,4 +1,4 @@
-from retail.auth.adapters.sql import metadata
+from retail.auth.adapters.tables import metadata
 from retail.kernel.migrations import run_env
 
 run_env(metadata)
