@@ -7,7 +7,9 @@
 # Extra arguments go to pytest (e.g. ./run_tests.sh -k orders -x).
 set -euo pipefail
 cd "$(dirname "$0")"
-uv sync --frozen --quiet
+# Bytecode compiled at install: where none is written (PYTHONDONTWRITEBYTECODE) each service
+# process would compile FastAPI, SQLAlchemy and PyMongo again, ~5 s, at every start.
+uv sync --frozen --quiet --compile-bytecode
 redact() { sed -E 's#//[^@/]*@#//***@#' <<<"$1"; }  # a server URL without its credentials
 echo "== ruff";          uv run --frozen ruff check .
 echo "== ruff format";   uv run --frozen ruff format --check .
