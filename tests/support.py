@@ -6,8 +6,9 @@ import hashlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 
 from retail.kernel.security import Role, TokenCodec
 from retail.kernel.settings import Settings
+from retail.kernel.storage import Adapters, UnitOfWorkFactory, open_storage
 
 SECRET = "test-signing-secret-that-is-long-enough-for-hs256-0123456789"
 # Set TEST_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/test to run the suites on
@@ -32,6 +34,7 @@ NX = "nx"
 # only an index it can rebuild from the feeds).
 MONGODB_SERVICES = frozenset({"inventory", "orders", "categories", "products", "auth"})
 S = TypeVar("S", bound=Settings)
+U = TypeVar("U")
 Backend = Literal["sql", "mongodb"]
 
 tokens = TokenCodec(SECRET)
@@ -89,6 +92,30 @@ def make_settings(
         **overrides,
     }
     return cls(_env_file=None, **values)
+
+
+@dataclass(frozen=True)
+class TwoProcesses(Generic[U]):
+    """What a repository contract suite runs against: two separately opened stores (engines,
+    or MongoDB clients) on one database, as two processes of the service would have."""
+
+    backend: Backend
+    one: UnitOfWorkFactory[U]
+    two: UnitOfWorkFactory[U]
+
+
+@asynccontextmanager
+async def two_processes(
+    settings_type: type[Settings], adapters: Adapters[U], data_dir: Path, backend: Backend
+) -> AsyncIterator[TwoProcesses[U]]:
+    settings = make_settings(settings_type, data_dir, backend=backend)
+    # One after the other: two first opens of a brand-new SQLite file racing to switch it
+    # to WAL is a start-up hazard of its own.
+    async with (
+        open_storage(settings, adapters) as first,
+        open_storage(settings, adapters) as second,
+    ):
+        yield TwoProcesses(backend, first.units, second.units)
 
 
 def bearer(user_id: str = "user-1", role: Role = "customer") -> dict[str, str]:

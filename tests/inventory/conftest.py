@@ -5,33 +5,19 @@ reachable back end (`tests.support.reachable_backends`)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from retail.inventory.config import InventorySettings
-from retail.inventory.dependencies import Units
 from retail.inventory.main import ADAPTERS
-from retail.kernel.storage import open_storage
-from tests.support import Backend, make_settings, reachable_backends
+from retail.inventory.ports import UnitOfWork
+from tests.support import TwoProcesses, reachable_backends, two_processes
 
-
-@dataclass(frozen=True)
-class Processes:
-    backend: Backend
-    one: Units
-    two: Units
+Processes = TwoProcesses[UnitOfWork]
 
 
 @pytest.fixture(params=reachable_backends())
 async def processes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Processes]:
-    backend: Backend = request.param
-    settings = make_settings(InventorySettings, tmp_path, backend=backend)
-    # One after the other: two first opens of a brand-new SQLite file racing to switch it
-    # to WAL is a start-up hazard of its own.
-    async with (
-        open_storage(settings, ADAPTERS) as first,
-        open_storage(settings, ADAPTERS) as second,
-    ):
-        yield Processes(backend, first.units, second.units)
+    async with two_processes(InventorySettings, ADAPTERS, tmp_path, request.param) as both:
+        yield both

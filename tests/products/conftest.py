@@ -5,7 +5,6 @@ database, as two processes of the service would have, on every reachable back en
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,12 +13,11 @@ from starlette.types import ASGIApp
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app as create_categories_app
-from retail.kernel.storage import open_storage
 from retail.products.config import ProductsSettings
-from retail.products.dependencies import Units
 from retail.products.main import ADAPTERS
+from retail.products.ports import UnitOfWork
 from tests.products.shop import Shop, open_shop
-from tests.support import Backend, make_settings, reachable_backends
+from tests.support import TwoProcesses, make_settings, reachable_backends, two_processes
 
 
 @pytest.fixture
@@ -36,21 +34,10 @@ async def shop(tmp_path: Path, categories_app: ASGIApp) -> AsyncIterator[Shop]:
         yield shop
 
 
-@dataclass(frozen=True)
-class Processes:
-    backend: Backend
-    one: Units
-    two: Units
+Processes = TwoProcesses[UnitOfWork]
 
 
 @pytest.fixture(params=reachable_backends())
 async def processes(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Processes]:
-    backend: Backend = request.param
-    settings = make_settings(ProductsSettings, tmp_path, backend=backend)
-    # One after the other: two first opens of a brand-new SQLite file racing to switch it
-    # to WAL is a start-up hazard of its own.
-    async with (
-        open_storage(settings, ADAPTERS) as first,
-        open_storage(settings, ADAPTERS) as second,
-    ):
-        yield Processes(backend, first.units, second.units)
+    async with two_processes(ProductsSettings, ADAPTERS, tmp_path, request.param) as both:
+        yield both
