@@ -49,6 +49,24 @@ def targets(stack: Stack) -> list[Target]:
         Target("GET /api/products (page)", stack.url("products"), stack.product_list_paths()),
         Target("GET /api/products/{id}", stack.url("products"), stack.product_paths()),
         Target("GET /api/categories", stack.url("categories"), ["/api/categories"]),
+        Target(
+            "GET /api/products (page), uncached",
+            stack.url("products"),
+            stack.product_list_paths(),
+            unique=True,
+        ),
+        Target(
+            "GET /api/products/{id}, uncached",
+            stack.url("products"),
+            stack.product_paths(),
+            unique=True,
+        ),
+        Target(
+            "GET /api/categories, uncached",
+            stack.url("categories"),
+            ["/api/categories"],
+            unique=True,
+        ),
         Target("GET /api/search?q=", stack.url("search"), stack.search_paths()),
         Target(
             "POST /api/orders",

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +20,25 @@ _WRK_LUA = """
 local bodies = {BODIES}
 local method = "{METHOD}"
 local paths = {PATHS}
+local unique = "{UNIQUE}"
 local counter = 0
+local threads = 0
+setup = function(thread)
+  thread:set("offset", threads * 7919)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
 wrk.headers["Content-Type"] = "application/json"
 {HEADERS}
 request = function()
   counter = counter + 1
-  local path = paths[(counter % #paths) + 1]
+  local path = paths[((counter + (offset or 0)) % #paths) + 1]
+  if unique ~= "" then
+    -- a query string never sent before: a miss for any cache on the way
+    local sep = "?"
+    if string.find(path, "?", 1, true) then sep = "&" end
+    path = path .. sep .. "nocache=" .. unique .. "-" .. (thread_id or 0) .. "-" .. counter
+  end
   local body = nil
   if #bodies > 0 then body = bodies[(counter % #bodies) + 1] end
   return wrk.format(method, path, nil, body)
@@ -46,6 +60,9 @@ class Target:
     method: str = "GET"
     bodies: list[str] | None = None
     headers: dict[str, str] | None = None
+    # Every request gets a query string of its own (`nocache=<run>-<n>`), so that no answer
+    # comes from the read cache (kernel/cache.py): the route, the database and the JSON.
+    unique: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +86,11 @@ def _lua_list(items: list[str]) -> str:
     return "{" + ", ".join(json.dumps(i) for i in items) + "}"
 
 
+def _run_id(target: Target) -> str:
+    """Unique per run, so a second run of an uncached target misses too."""
+    return uuid.uuid4().hex[:12] if target.unique else ""
+
+
 def _wrk_script(target: Target) -> str:
     headers = "\n".join(
         f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in (target.headers or {}).items()
@@ -78,6 +100,7 @@ def _wrk_script(target: Target) -> str:
         .replace("{METHOD}", target.method)
         .replace("{PATHS}", _lua_list(target.paths))
         .replace("{HEADERS}", headers)
+        .replace("{UNIQUE}", _run_id(target))
     )
 
 
@@ -116,6 +139,7 @@ def run_python(target: Target, concurrency: int, seconds: int) -> Result:
             "method": target.method,
             "bodies": target.bodies or [],
             "headers": target.headers or {},
+            "unique": _run_id(target),
             "concurrency": concurrency,
             "seconds": seconds,
         }

@@ -27,7 +27,10 @@ async def _worker(
         body = bodies[n % len(bodies)] if bodies else None
         started = time.perf_counter()
         try:
-            response = await client.request(spec["method"], paths[n % len(paths)], content=body)
+            path = paths[n % len(paths)]
+            if spec["unique"]:  # see bench.load.Target.unique
+                path += f"{'&' if '?' in path else '?'}nocache={spec['unique']}-{n}"
+            response = await client.request(spec["method"], path, content=body)
             if response.status_code >= 400:
                 errors.append(response.status_code)
         except httpx.HTTPError:

@@ -163,20 +163,20 @@ class Stack:
         return {"email": CUSTOMER["email"], "password": CUSTOMER["password"]}
 
     def oversell_report(self) -> str:
-        """Stock left + units in confirmed orders must equal the stock we started with."""
+        """Stock left + units in confirmed orders (one unit each) must equal the stock seeded."""
         token = httpx.post(f"{self.url('auth')}/api/auth/login", json=ADMIN).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        item = httpx.get(
-            f"{self.url('inventory')}/api/inventory/{self._stocked_product}/history",
-            params={"limit": 1},
-            headers=headers,
+        level = httpx.get(
+            f"{self.url('inventory')}/api/inventory/{self._stocked_product}", headers=headers
         ).json()
         orders = httpx.get(
             f"{self.url('orders')}/api/orders",
             params={"limit": 1, "status": "confirmed"},
             headers=headers,
         ).json()
+        left, confirmed = int(level["stock"]), int(orders["total"])
+        verdict = "OK" if left + confirmed == self._stock_before and left >= 0 else "MISMATCH"
         return (
-            f"Oversell check: stock before {self._stock_before:,}; latest movement "
-            f"{json.dumps(item.get('items', item))[:200]}; confirmed orders {orders.get('total')}"
+            f"Oversell check: {verdict}: {left:,} left + {confirmed:,} confirmed one-unit orders"
+            f" = {left + confirmed:,}, seeded {self._stock_before:,}"
         )
