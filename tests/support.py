@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx
 import pytest
@@ -116,6 +118,49 @@ async def two_processes(
         open_storage(settings, adapters) as second,
     ):
         yield TwoProcesses(backend, first.units, second.units)
+
+
+class FakeState(Protocol):
+    # Writes of another process (scripted by a race test), which survive our rollback.
+    committed_elsewhere: list[Callable[[Any], None]]
+
+
+St = TypeVar("St", bound=FakeState)
+
+
+class RollbackUnitOfWork(Generic[St]):
+    """A fake unit of work over an in-memory state: on leaving uncommitted, the fields named
+    in `data` go back to what they were at entry, and then the writes committed elsewhere
+    meanwhile are applied again, as the SQL one would see them."""
+
+    data: ClassVar[tuple[str, ...]]
+
+    def __init__(self, state: St) -> None:
+        self.state = state
+        self.commits = 0
+        self._snapshot: St | None = None
+
+    async def __aenter__(self) -> Self:
+        self._snapshot = copy.deepcopy(self.state)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._snapshot is not None:  # not committed: the data goes back to what it was
+            for name in self.data:
+                setattr(self.state, name, getattr(self._snapshot, name))
+            for write in self.state.committed_elsewhere:
+                write(self.state)
+        self.state.committed_elsewhere = []
+        self._snapshot = None
+
+    async def commit(self) -> None:
+        self.commits += 1
+        self._snapshot = None
 
 
 def bearer(user_id: str = "user-1", role: Role = "customer") -> dict[str, str]:

@@ -4,12 +4,9 @@ add, and a rollback unless the use case commits; and a product catalogue that ca
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 from retail.auth.cart import CartContext
 from retail.auth.dependencies import Units
@@ -18,7 +15,7 @@ from retail.auth.exceptions import EmailTaken
 from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.security import Role, TokenCodec
-from tests.support import SECRET
+from tests.support import SECRET, RollbackUnitOfWork
 
 
 @dataclass
@@ -226,13 +223,11 @@ class FakeCart:
         return len(mine)
 
 
-class FakeUnitOfWork:
-    """Rolls back to the state at entry unless committed, like the SQL one."""
+class FakeUnitOfWork(RollbackUnitOfWork[State]):
+    data = DATA
 
     def __init__(self, state: State | None = None) -> None:
-        self.state = state or State()
-        self.commits = 0
-        self._snapshot: State | None = None
+        super().__init__(state or State())
 
     @property
     def users(self) -> FakeUsers:
@@ -249,28 +244,6 @@ class FakeUnitOfWork:
     @property
     def cart(self) -> FakeCart:
         return FakeCart(self.state)
-
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.state)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._snapshot is not None:  # not committed: the data goes back to what it was
-            for name in DATA:
-                setattr(self.state, name, getattr(self._snapshot, name))
-            for write in self.state.committed_elsewhere:
-                write(self.state)
-        self.state.committed_elsewhere = []
-        self._snapshot = None
-
-    async def commit(self) -> None:
-        self._snapshot = None
-        self.commits += 1
 
 
 class FakeHasher:

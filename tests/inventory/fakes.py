@@ -3,16 +3,14 @@ conditional writes, a rollback unless the use case commits, the order_id key gua
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from types import TracebackType
-from typing import Self
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
 from retail.inventory.exceptions import ReservationExists
 from retail.kernel.events import InMemoryEventLog
+from tests.support import RollbackUnitOfWork
 
 
 @dataclass
@@ -154,13 +152,11 @@ class FakeCursors:
         return True
 
 
-class FakeUnitOfWork:
-    """Rolls back to the state at entry unless committed, like the SQL one."""
+class FakeUnitOfWork(RollbackUnitOfWork[State]):
+    data = DATA
 
     def __init__(self, state: State | None = None) -> None:
-        self.state = state or State()
-        self.commits = 0
-        self._snapshot: State | None = None
+        super().__init__(state or State())
 
     @property
     def stock(self) -> FakeStock:
@@ -181,25 +177,3 @@ class FakeUnitOfWork:
     @property
     def events(self) -> InMemoryEventLog:
         return self.state.events
-
-    async def __aenter__(self) -> Self:
-        self._snapshot = copy.deepcopy(self.state)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._snapshot is not None:  # not committed: the data goes back to what it was
-            for name in DATA:
-                setattr(self.state, name, getattr(self._snapshot, name))
-            for write in self.state.committed_elsewhere:
-                write(self.state)
-        self.state.committed_elsewhere = []
-        self._snapshot = None
-
-    async def commit(self) -> None:
-        self.commits += 1
-        self._snapshot = None

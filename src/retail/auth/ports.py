@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
 from retail.kernel.security import Role
+from retail.kernel.storage import Transaction
 
 
 class UserRepository(Protocol):
@@ -107,7 +107,7 @@ class CartRepository(Protocol):
     async def clear(self, user_id: str) -> int: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
     def users(self) -> UserRepository: ...
@@ -120,17 +120,6 @@ class UnitOfWork(Protocol):
 
     @property
     def cart(self) -> CartRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 class ProductCatalog(Protocol):

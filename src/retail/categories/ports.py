@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from retail.categories.domain import Category
 from retail.kernel.events import EventLog
+from retail.kernel.storage import Transaction
 
 
 class CategoryRepository(Protocol):
@@ -24,21 +24,10 @@ class CategoryRepository(Protocol):
     async def delete(self, category_id: str) -> bool: ...
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
     def categories(self) -> CategoryRepository: ...
 
     @property
     def events(self) -> EventLog: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...

@@ -7,11 +7,11 @@ Every write that could oversell is a conditional write decided by the database
 from __future__ import annotations
 
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
 from retail.kernel.events import EventLog
+from retail.kernel.storage import Transaction
 
 
 class StockRepository(Protocol):
@@ -71,7 +71,7 @@ class FeedCursors(Protocol):
         same feed cannot both apply one batch."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
     def stock(self) -> StockRepository: ...
@@ -87,14 +87,3 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventLog: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...

@@ -13,7 +13,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +26,22 @@ from retail.kernel.settings import Settings
 
 U = TypeVar("U", covariant=True)
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class Transaction(Protocol):
+    """What every service's UnitOfWork port is besides its repositories: an async context
+    that rolls back on leaving unless `commit` was called."""
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
 
 
 class UnitOfWorkFactory(Protocol[U]):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from retail.kernel.clock import utc_now
+from retail.kernel.storage import Transaction
 from retail.orders.domain import (
     CatalogEntry,
     IdempotencyRecord,
@@ -77,24 +77,13 @@ class IdempotencyRepository(Protocol):
         """Delete up to `limit` records created before `before`; how many went."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
     def orders(self) -> OrderRepository: ...
 
     @property
     def idempotency(self) -> IdempotencyRepository: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
 
 
 class ProductCatalog(Protocol):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from retail.kernel.events import EventLog
+from retail.kernel.storage import Transaction
 from retail.products.domain import Product, ProductPage, ProductQuery
 
 
@@ -74,7 +74,7 @@ class ImageStore(Protocol):
         """Remove the image; no error if it is already gone."""
 
 
-class UnitOfWork(Protocol):
+class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
     def products(self) -> ProductRepository: ...
@@ -90,14 +90,3 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> EventLog: ...
-
-    async def __aenter__(self) -> Self: ...
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    async def commit(self) -> None: ...
