@@ -14,21 +14,20 @@ from alembic.migration import MigrationContext
 from sqlalchemy import delete, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from retail.auth.adapters.sql import AuthUnitOfWork
 from retail.auth.adapters.tables import cart_items, metadata, users
 from retail.auth.config import AuthSettings
 from retail.auth.domain import CartLine, User
 from retail.auth.main import MIGRATIONS
-from retail.kernel.db import engine_for, migrate, session_factory
+from retail.kernel.db import SqlDatabase, engine_for, migrate
 from tests.support import make_settings
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(tmp_path: Path) -> AsyncIterator[SqlDatabase]:
     """The service's SQL database: a SQLite file, or a PostgreSQL schema when the suite
     runs there."""
     engine = engine_for(make_settings(AuthSettings, tmp_path, backend="sql"))
@@ -38,20 +37,19 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return session_factory(engine)
+async def sessions(engine: SqlDatabase) -> SqlDatabase:
+    return engine
 
 
-async def test_the_migrations_match_the_tables(engine: AsyncEngine) -> None:
+async def test_the_migrations_match_the_tables(engine: SqlDatabase) -> None:
     def diff(connection: Connection) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, metadata))
 
-    async with engine.connect() as connection:
-        assert await connection.run_sync(diff) == []
+    assert await engine.run_sync(diff) == []
 
 
-async def a_cart(sessions: async_sessionmaker[AsyncSession]) -> str:
+async def a_cart(sessions: SqlDatabase) -> str:
     user_id = str(uuid.uuid4())
     async with AuthUnitOfWork(sessions) as uow:
         await uow.users.add(User(user_id, "ada@shop.test", "Ada", "customer", "h", NOW, NOW))
@@ -61,7 +59,7 @@ async def a_cart(sessions: async_sessionmaker[AsyncSession]) -> str:
 
 
 async def test_the_database_itself_refuses_an_empty_line(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SqlDatabase,
 ) -> None:
     user_id = await a_cart(sessions)
     async with AuthUnitOfWork(sessions) as uow:
@@ -72,7 +70,7 @@ async def test_the_database_itself_refuses_an_empty_line(
 
 
 async def test_a_deleted_user_takes_their_cart_along(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: SqlDatabase,
 ) -> None:
     user_id = await a_cart(sessions)
     async with AuthUnitOfWork(sessions) as uow:

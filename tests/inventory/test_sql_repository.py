@@ -12,19 +12,18 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from retail.inventory import service
 from retail.inventory.adapters.sql import InventoryUnitOfWork, metadata
 from retail.inventory.config import InventorySettings
 from retail.inventory.domain import ProductCreated
 from retail.inventory.main import MIGRATIONS
-from retail.kernel.db import engine_for, migrate, session_factory
+from retail.kernel.db import SqlDatabase, engine_for, migrate
 from tests.support import make_settings
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(tmp_path: Path) -> AsyncIterator[SqlDatabase]:
     """The service's SQL database: a SQLite file, or a PostgreSQL schema when the suite
     runs there."""
     settings = make_settings(InventorySettings, tmp_path, backend="sql")
@@ -34,8 +33,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def test_the_database_itself_refuses_negative_stock(engine: AsyncEngine) -> None:
-    sessions = session_factory(engine)
+async def test_the_database_itself_refuses_negative_stock(engine: SqlDatabase) -> None:
+    sessions = engine
     batch = [(1, ProductCreated("a", "A", None, 1))]
     await service.apply_product_changes(InventoryUnitOfWork(sessions), batch)
     async with InventoryUnitOfWork(sessions) as work:
@@ -45,9 +44,8 @@ async def test_the_database_itself_refuses_negative_stock(engine: AsyncEngine) -
     assert level.stock == 1
 
 
-async def test_the_migration_matches_the_tables(engine: AsyncEngine) -> None:
+async def test_the_migration_matches_the_tables(engine: SqlDatabase) -> None:
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
-    async with engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
+    assert await engine.run_sync(differences) == []

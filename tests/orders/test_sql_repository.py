@@ -12,9 +12,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from retail.kernel.db import engine_for, migrate, session_factory
+from retail.kernel.db import SqlDatabase, engine_for, migrate
 from retail.orders.adapters.sql import OrdersUnitOfWork
 from retail.orders.adapters.tables import metadata
 from retail.orders.config import OrdersSettings
@@ -24,7 +23,7 @@ from tests.support import make_settings
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(tmp_path: Path) -> AsyncIterator[SqlDatabase]:
     """The service's SQL database: a SQLite file, or a PostgreSQL schema when the suite
     runs there."""
     engine = engine_for(make_settings(OrdersSettings, tmp_path, backend="sql"))
@@ -41,8 +40,8 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         "UPDATE order_lines SET unit_price_cents = -1",
     ],
 )
-async def test_the_database_itself_refuses_bad_rows(engine: AsyncEngine, statement: str) -> None:
-    sessions = session_factory(engine)
+async def test_the_database_itself_refuses_bad_rows(engine: SqlDatabase, statement: str) -> None:
+    sessions = engine
     async with OrdersUnitOfWork(sessions) as uow:
         await uow.orders.add(an_order(1))
         await uow.commit()
@@ -53,9 +52,8 @@ async def test_the_database_itself_refuses_bad_rows(engine: AsyncEngine, stateme
         assert await uow.orders.get(an_order(1).id) == an_order(1)
 
 
-async def test_the_migration_matches_the_tables(engine: AsyncEngine) -> None:
+async def test_the_migration_matches_the_tables(engine: SqlDatabase) -> None:
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
-    async with engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
+    assert await engine.run_sync(differences) == []

@@ -13,9 +13,8 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from retail.kernel.db import engine_for, migrate, session_factory
+from retail.kernel.db import SqlDatabase, engine_for, migrate
 from retail.products.adapters.sql import ProductsUnitOfWork, metadata
 from retail.products.config import ProductsSettings
 from retail.products.main import MIGRATIONS
@@ -24,7 +23,7 @@ from tests.support import make_settings
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def engine(tmp_path: Path) -> AsyncIterator[SqlDatabase]:
     """The service's SQL database: a SQLite file, or a PostgreSQL schema when the suite
     runs there."""
     engine = engine_for(make_settings(ProductsSettings, tmp_path, backend="sql"))
@@ -33,21 +32,20 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await engine.dispose()
 
 
-async def test_the_migration_matches_the_tables(engine: AsyncEngine) -> None:
+async def test_the_migration_matches_the_tables(engine: SqlDatabase) -> None:
     def differences(connection: Connection) -> list[object]:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
-    async with engine.connect() as connection:
-        assert await connection.run_sync(differences) == []
+    assert await engine.run_sync(differences) == []
 
 
 @pytest.mark.parametrize(
     "change", ["price_cents = 0", "tax_bp = 10001", "tax_bp = -1", "stock = -1"]
 )
 async def test_the_database_itself_refuses_impossible_values(
-    engine: AsyncEngine, change: str
+    engine: SqlDatabase, change: str
 ) -> None:
-    sessions = session_factory(engine)
+    sessions = engine
     made = product(1, stock=2)
     async with ProductsUnitOfWork(sessions) as uow:
         await uow.products.add(made)
@@ -62,15 +60,24 @@ async def test_the_database_itself_refuses_impossible_values(
 
 ORDERS = {
     "newest": "ORDER BY created_at DESC, id DESC",
+    "oldest": "ORDER BY created_at, id",
     "price_asc": "ORDER BY price_cents, id",
     "price_desc": "ORDER BY price_cents DESC, id DESC",
     "title": "ORDER BY title_key, id",
+    "title_desc": "ORDER BY title_key DESC, id DESC",
 }
+# What shoppers' lists ask (active products only; the adapter's `IS 1`), and admins' lists
+# with include_inactive (no filter).
+ACTIVE = "is_active IS 1"
 LIST_QUERIES = [
-    *((f"{name}", "", order) for name, order in ORDERS.items()),
-    *((f"{name}-in-category", "WHERE category_id = 'c'", order) for name, order in ORDERS.items()),
-    ("price-range", "WHERE price_cents BETWEEN 100 AND 900", ORDERS["price_asc"]),
-    ("price-range-desc", "WHERE price_cents >= 100", ORDERS["price_desc"]),
+    *((f"{name}", f"WHERE {ACTIVE}", order) for name, order in ORDERS.items()),
+    *((f"{name}-all", "", order) for name, order in ORDERS.items()),
+    *(
+        (f"{name}-in-category", f"WHERE {ACTIVE} AND category_id = 'c'", order)
+        for name, order in ORDERS.items()
+    ),
+    ("price-range", f"WHERE {ACTIVE} AND price_cents BETWEEN 100 AND 900", ORDERS["price_asc"]),
+    ("price-range-desc", f"WHERE {ACTIVE} AND price_cents >= 100", ORDERS["price_desc"]),
 ]
 
 
@@ -78,15 +85,23 @@ LIST_QUERIES = [
     ("where", "order"), [q[1:] for q in LIST_QUERIES], ids=[q[0] for q in LIST_QUERIES]
 )
 async def test_list_queries_use_an_index_not_a_sort(
-    engine: AsyncEngine, where: str, order: str
+    engine: SqlDatabase, where: str, order: str
 ) -> None:
     if engine.dialect.name != "sqlite":
         pytest.skip("query plans are checked on SQLite")
-    async with engine.connect() as connection:
-        plan = await connection.execute(
-            # Constant fragments from this module, not input.
-            text(f"EXPLAIN QUERY PLAN SELECT * FROM products {where} {order} LIMIT 20")  # noqa: S608
-        )
-        details = " ".join(str(row[-1]) for row in plan)
+    # Constant fragments from this module, not input.
+    explain = text(f"EXPLAIN QUERY PLAN SELECT * FROM products {where} {order} LIMIT 20")  # noqa: S608
+    plan = await engine.run_sync(lambda connection: connection.execute(explain).all())
+    details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX" in details, details
     assert "TEMP B-TREE" not in details, details
+
+
+@pytest.mark.parametrize("where", [f"WHERE {ACTIVE}", f"WHERE {ACTIVE} AND category_id = 'c'"])
+async def test_shoppers_counts_are_read_from_an_index(engine: SqlDatabase, where: str) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are checked on SQLite")
+    explain = text(f"EXPLAIN QUERY PLAN SELECT count(*) FROM products {where}")  # noqa: S608
+    plan = await engine.run_sync(lambda connection: connection.execute(explain).all())
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "COVERING INDEX" in details, details

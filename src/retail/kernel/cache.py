@@ -48,6 +48,15 @@ class SqliteDataVersion:
         self._connection.close()
 
 
+def _personal(header: tuple[bytes, bytes]) -> bool:
+    """An answer meant for its caller alone: a cookie, or a route's `Cache-Control:
+    private` / `no-store` (e.g. an admin's view of the catalogue), which is never kept."""
+    name, value = header
+    if name.lower() == b"set-cookie":
+        return True
+    return name.lower() == b"cache-control" and (b"private" in value or b"no-store" in value)
+
+
 @dataclass
 class _Kept:
     headers: list[tuple[bytes, bytes]]
@@ -122,7 +131,7 @@ class ReadCacheMiddleware:
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
                 headers = list(start.get("headers", []))
-                keep = start.get("status") == 200 and all(k != b"set-cookie" for k, _ in headers)
+                keep = start.get("status") == 200 and not any(map(_personal, headers))
                 if keep and not message.get("more_body", False):
                     self.cache.put(key, version, _Kept(headers, b"".join(chunks)))
             await send(message)

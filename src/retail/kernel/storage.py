@@ -1,7 +1,7 @@
 """Opening the back end that a service's database URL names, the same way for every service.
 
-SQL (SQLite, PostgreSQL): an engine, the service's Alembic migrations applied, a session
-factory. MongoDB: the store, the service's indexes created. Either way the service gets a
+SQL (SQLite, PostgreSQL): the database (`retail.kernel.db`), the service's Alembic migrations
+applied. MongoDB: the store, the service's indexes created. Either way the service gets a
 factory of its units of work, a readiness check, and, on SQLite, the read cache's version
 source. Nothing past the composition root knows which back end it is.
 """
@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from retail.kernel.cache import VersionSource
-from retail.kernel.db import backend_of, data_version, engine_for, migrate, ping, session_factory
-from retail.kernel.mongo import IndexPlan, MongoStore
+from retail.kernel.db import SqlDatabase, backend_of, data_version, engine_for, migrate, ping
 from retail.kernel.settings import Settings
+
+if TYPE_CHECKING:  # PyMongo is imported only by a service whose URL names MongoDB
+    from retail.kernel.mongo import IndexPlan, MongoStore
 
 U = TypeVar("U", covariant=True)
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -51,9 +52,7 @@ class UnitOfWorkFactory(Protocol[U]):
 
 
 class SqlUnits(Protocol[U]):
-    def __call__(
-        self, sessions: async_sessionmaker[AsyncSession], *, readonly: bool = False
-    ) -> U: ...
+    def __call__(self, database: SqlDatabase, *, readonly: bool = False) -> U: ...
 
 
 class MongoUnits(Protocol[U]):
@@ -61,14 +60,20 @@ class MongoUnits(Protocol[U]):
 
 
 @dataclass(frozen=True)
+class MongoAdapter(Generic[U]):
+    units: MongoUnits[U]
+    indexes: IndexPlan
+
+
+@dataclass(frozen=True)
 class Adapters(Generic[U]):
-    """A service's two adapters: its SQL unit of work and migrations, its MongoDB unit of
-    work and indexes."""
+    """A service's two adapters: its SQL unit of work and migrations, and a loader of its
+    MongoDB unit of work and indexes. The loader imports the MongoDB adapter (and PyMongo)
+    when the URL names MongoDB, and only then: a service on SQL never loads them."""
 
     sql: SqlUnits[U]
     migrations: Path
-    mongo: MongoUnits[U]
-    indexes: IndexPlan
+    mongo: Callable[[], MongoAdapter[U]]
 
 
 @dataclass(frozen=True)
@@ -89,22 +94,25 @@ def open_storage(
 
 @asynccontextmanager
 async def _sql_storage(settings: Settings, adapters: Adapters[U]) -> AsyncIterator[Storage[U]]:
-    engine = engine_for(settings)
+    database = engine_for(settings)
     try:
-        await migrate(engine, adapters.migrations)
-        with data_version(engine) as version:
-            units = partial(adapters.sql, session_factory(engine))
-            yield Storage(units, partial(ping, engine), version)
+        await migrate(database, adapters.migrations)
+        with data_version(database) as version:
+            units = partial(adapters.sql, database)
+            yield Storage(units, partial(ping, database), version)
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 @asynccontextmanager
 async def _mongo_storage(settings: Settings, adapters: Adapters[U]) -> AsyncIterator[Storage[U]]:
     """Indexes are created (idempotently) and a dead writer's leftovers settled on opening."""
-    store = await MongoStore.open(settings, adapters.indexes)
+    from retail.kernel.mongo import MongoStore  # here, not at the top: see Adapters
+
+    mongo = adapters.mongo()
+    store = await MongoStore.open(settings, mongo.indexes)
     try:
-        yield Storage(partial(adapters.mongo, store), store.ping)
+        yield Storage(partial(mongo.units, store), store.ping)
     finally:
         await store.close()
 

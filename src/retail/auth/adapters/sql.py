@@ -10,13 +10,12 @@ from sqlalchemy import Table, and_, case, delete, func, insert, or_, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from retail.auth.adapters.tables import cart_items, login_throttle, refresh_tokens, users
 from retail.auth.domain import CartLine, Page, RefreshToken, ThrottlePolicy, User
 from retail.auth.exceptions import EmailTaken
-from retail.kernel.db import SqlUnitOfWork, is_unique_violation, rows_affected
+from retail.kernel.db import SqlSession, SqlUnitOfWork, is_unique_violation, rows_affected
 from retail.kernel.security import Role
 
 
@@ -37,7 +36,7 @@ def _refresh_token(row: RowMapping) -> RefreshToken:
 
 
 class SqlUserRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, user: User) -> None:
@@ -104,7 +103,7 @@ class SqlUserRepository:
 
 
 class SqlRefreshTokenRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, token: RefreshToken) -> None:
@@ -157,7 +156,7 @@ class SqlRefreshTokenRepository:
 class SqlLoginThrottle:
     """One row per key; every change is a single statement the database serialises."""
 
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def admit(self, key: str, policy: ThrottlePolicy, now: datetime) -> datetime | None:
@@ -218,9 +217,9 @@ class SqlLoginThrottle:
         return _upsert(self._session, login_throttle)
 
 
-def _upsert(session: AsyncSession, table: Table) -> postgresql.Insert | sqlite.Insert:
+def _upsert(session: SqlSession, table: Table) -> postgresql.Insert | sqlite.Insert:
     # ON CONFLICT ... DO UPDATE ... WHERE: the same on both, but each dialect has its own.
-    if session.get_bind().dialect.name == "postgresql":
+    if session.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
 
@@ -230,7 +229,7 @@ def _cart_line(row: RowMapping) -> CartLine:
 
 
 class SqlCartRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def lines(self, user_id: str) -> list[CartLine]:
@@ -304,7 +303,7 @@ class AuthUnitOfWork(SqlUnitOfWork):
     throttle: SqlLoginThrottle
     cart: SqlCartRepository
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: SqlSession) -> None:
         self.users = SqlUserRepository(session)
         self.refresh_tokens = SqlRefreshTokenRepository(session)
         self.throttle = SqlLoginThrottle(session)

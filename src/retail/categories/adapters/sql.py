@@ -17,12 +17,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
 from retail.categories.domain import Category
 from retail.categories.exceptions import CategoryNameTaken
-from retail.kernel.db import SqlUnitOfWork, UtcDateTime, is_unique_violation, rows_affected
+from retail.kernel.db import (
+    SqlSession,
+    SqlUnitOfWork,
+    UtcDateTime,
+    is_unique_violation,
+    rows_affected,
+)
 from retail.kernel.events import SqlEventLog, outbox_table
 
 metadata = MetaData()
@@ -65,7 +70,7 @@ def _columns(category: Category) -> dict[str, object]:
 
 
 class SqlCategoryRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, category: Category) -> None:
@@ -109,6 +114,6 @@ class CategoriesUnitOfWork(SqlUnitOfWork):
     categories: SqlCategoryRepository
     events: SqlEventLog
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: SqlSession) -> None:
         self.categories = SqlCategoryRepository(session)
         self.events = SqlEventLog(session, outbox)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     func,
     insert,
@@ -32,12 +33,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from retail.inventory.domain import Movement, Page, Reservation, ReservationLine, StockLevel
 from retail.inventory.exceptions import ReservationExists
-from retail.kernel.db import SqlUnitOfWork, UtcDateTime, is_unique_violation, rows_affected
+from retail.kernel.db import (
+    SqlSession,
+    SqlUnitOfWork,
+    UtcDateTime,
+    is_unique_violation,
+    rows_affected,
+)
 from retail.kernel.events import SqlCursorStore, SqlEventLog, cursor_table, outbox_table
+from retail.kernel.prepared import Prepared
 
 metadata = MetaData()
 
@@ -101,6 +108,31 @@ outbox = outbox_table(metadata)
 feed_cursors = cursor_table(metadata)
 
 
+# The reservation path's statements, built once (`Prepared`: see retail.kernel.prepared).
+# Bind names differ from column names, which SQLAlchemy keeps for INSERT/UPDATE values.
+_LEVEL = Prepared(select(stock_levels).where(stock_levels.c.product_id == bindparam("p_id")))
+_STOCK = Prepared(
+    select(stock_levels.c.stock).where(stock_levels.c.product_id == bindparam("p_id"))
+)
+_TAKE = Prepared(
+    update(stock_levels)
+    .where(
+        stock_levels.c.product_id == bindparam("p_id"),
+        stock_levels.c.stock >= bindparam("p_quantity"),
+    )
+    .values(stock=stock_levels.c.stock - bindparam("p_quantity"), updated_at=bindparam("p_now"))
+)
+_ADD_MOVEMENT = Prepared(insert(stock_movements))
+_ADD_RESERVATION = Prepared(insert(reservations))
+_ADD_RESERVATION_LINES = Prepared(insert(reservation_lines))
+_RESERVATION = Prepared(select(reservations).where(reservations.c.order_id == bindparam("p_order")))
+_RESERVATION_LINES = Prepared(
+    select(reservation_lines.c.product_id, reservation_lines.c.quantity)
+    .where(reservation_lines.c.order_id == bindparam("p_order"))
+    .order_by(reservation_lines.c.product_id)
+)
+
+
 def _level(row: RowMapping) -> StockLevel:
     return StockLevel(**row)
 
@@ -111,7 +143,7 @@ def _movement(row: RowMapping) -> Movement:
 
 
 class SqlStockRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, level: StockLevel) -> bool:
@@ -121,9 +153,7 @@ class SqlStockRepository:
         return True
 
     async def get(self, product_id: str) -> StockLevel | None:
-        result = await self._session.execute(
-            select(stock_levels).where(stock_levels.c.product_id == product_id)
-        )
+        result = await self._session.execute(_LEVEL, {"p_id": product_id})
         row = result.mappings().first()
         return _level(row) if row else None
 
@@ -160,12 +190,8 @@ class SqlStockRepository:
         await self._update(product_id, low_stock_threshold=threshold)
 
     async def decrement(self, product_id: str, quantity: int, now: datetime) -> int | None:
-        taken = await self._update(
-            product_id,
-            stock_levels.c.stock >= quantity,
-            stock=stock_levels.c.stock - quantity,
-            updated_at=now,
-        )
+        values = {"p_id": product_id, "p_quantity": quantity, "p_now": now}
+        taken = rows_affected(await self._session.execute(_TAKE, values)) == 1
         return await self._stock_of(product_id) if taken else None
 
     async def increment(self, product_id: str, quantity: int, now: datetime) -> int | None:
@@ -192,20 +218,18 @@ class SqlStockRepository:
     async def _stock_of(self, product_id: str) -> int | None:
         # Read after our own write: the row is write-locked by this transaction, so this
         # is exactly the value our UPDATE left.
-        stock = await self._session.scalar(
-            select(stock_levels.c.stock).where(stock_levels.c.product_id == product_id)
-        )
+        stock = await self._session.scalar(_STOCK, {"p_id": product_id})
         return None if stock is None else int(stock)
 
 
 class SqlMovementRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, movement: Movement) -> None:
         values = asdict(movement) | {"change": movement.change}
         del values["id"]  # the database numbers movements: that is their order
-        await self._session.execute(insert(stock_movements).values(values))
+        await self._session.execute(_ADD_MOVEMENT, values)
 
     async def page(self, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
         mine = stock_movements.c.product_id == product_id
@@ -223,17 +247,18 @@ class SqlMovementRepository:
 
 
 class SqlReservationRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, reservation: Reservation) -> None:
         try:
             await self._session.execute(
-                insert(reservations).values(
-                    order_id=reservation.order_id,
-                    status=reservation.status,
-                    created_at=reservation.created_at,
-                )
+                _ADD_RESERVATION,
+                {
+                    "order_id": reservation.order_id,
+                    "status": reservation.status,
+                    "created_at": reservation.created_at,
+                },
             )
         except IntegrityError as exc:
             if is_unique_violation(exc):
@@ -245,20 +270,14 @@ class SqlReservationRepository:
             for line in reservation.lines
         ]
         if rows:
-            await self._session.execute(insert(reservation_lines), rows)
+            await self._session.execute(_ADD_RESERVATION_LINES, rows)
 
     async def get(self, order_id: str) -> Reservation | None:
-        found = await self._session.execute(
-            select(reservations).where(reservations.c.order_id == order_id)
-        )
+        found = await self._session.execute(_RESERVATION, {"p_order": order_id})
         row = found.mappings().first()
         if row is None:
             return None
-        lines = await self._session.execute(
-            select(reservation_lines.c.product_id, reservation_lines.c.quantity)
-            .where(reservation_lines.c.order_id == order_id)
-            .order_by(reservation_lines.c.product_id)
-        )
+        lines = await self._session.execute(_RESERVATION_LINES, {"p_order": order_id})
         return Reservation(
             order_id=row["order_id"],
             status=row["status"],
@@ -282,7 +301,7 @@ class InventoryUnitOfWork(SqlUnitOfWork):
     cursors: SqlCursorStore
     events: SqlEventLog
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: SqlSession) -> None:
         self.stock = SqlStockRepository(session)
         self.movements = SqlMovementRepository(session)
         self.reservations = SqlReservationRepository(session)

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
+    bindparam,
     delete,
     desc,
     func,
@@ -25,9 +26,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from retail.kernel.db import SqlUnitOfWork, is_unique_violation, rows_affected
+from retail.kernel.db import SqlSession, SqlUnitOfWork, is_unique_violation, rows_affected
+from retail.kernel.prepared import Prepared
 from retail.orders.adapters.records import outcome_from_json, outcome_to_json
 from retail.orders.adapters.tables import (
     idempotency_keys,
@@ -59,8 +60,20 @@ def _query_condition(query: OrderQuery) -> ColumnElement[bool]:
     return and_(*conditions)
 
 
+# The order path's statements, built once (`Prepared`: see retail.kernel.prepared).
+_ADD_ORDER = Prepared(insert(orders))
+_ADD_LINES = Prepared(insert(order_lines))
+_ADD_KEY = Prepared(insert(idempotency_keys))
+_KEY = Prepared(
+    select(idempotency_keys).where(
+        idempotency_keys.c.user_id == bindparam("p_user"),
+        idempotency_keys.c.key == bindparam("p_key"),
+    )
+)
+
+
 class SqlOrderRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, order: Order) -> None:
@@ -80,12 +93,12 @@ class SqlOrderRepository:
         try:
             # Parameters apart from the statement: its cache key is then computed from
             # the columns only, not from every value.
-            await self._session.execute(insert(orders), values)
+            await self._session.execute(_ADD_ORDER, values)
         except IntegrityError as exc:
             if is_unique_violation(exc) and "order_number" in str(exc.orig):
                 raise OrderNumberTaken() from None
             raise
-        await self._session.execute(insert(order_lines), line_rows(order))
+        await self._session.execute(_ADD_LINES, line_rows(order))
 
     async def get(self, order_id: str) -> Order | None:
         found = await self._load(orders.c.id == order_id)
@@ -135,7 +148,7 @@ class SqlOrderRepository:
         if rows_affected(result) != 1:
             return False
         await self._session.execute(delete(order_lines).where(order_lines.c.order_id == order.id))
-        await self._session.execute(insert(order_lines), line_rows(order))
+        await self._session.execute(_ADD_LINES, line_rows(order))
         return True
 
     async def claim_pending(self, now: datetime, until: datetime, limit: int) -> list[Order]:
@@ -196,15 +209,11 @@ class SqlOrderRepository:
 
 
 class SqlIdempotencyRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def get(self, user_id: str, key: str) -> IdempotencyRecord | None:
-        result = await self._session.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
-            )
-        )
+        result = await self._session.execute(_KEY, {"p_user": user_id, "p_key": key})
         row = result.mappings().first()
         if row is None:
             return None
@@ -229,7 +238,7 @@ class SqlIdempotencyRepository:
         }
         try:
             # No savepoint: the use case abandons its transaction when it loses this race.
-            await self._session.execute(insert(idempotency_keys), values)
+            await self._session.execute(_ADD_KEY, values)
         except IntegrityError as exc:
             if is_unique_violation(exc):
                 raise IdempotencyKeyTaken() from None
@@ -266,6 +275,6 @@ class OrdersUnitOfWork(SqlUnitOfWork):
     orders: SqlOrderRepository
     idempotency: SqlIdempotencyRepository
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: SqlSession) -> None:
         self.orders = SqlOrderRepository(session)
         self.idempotency = SqlIdempotencyRepository(session)

@@ -1,8 +1,10 @@
 """SQL adapter: tables, repositories (domain objects in and out), the unit of work.
 
-The indexes serve the list queries: each sort (newest, price, title) has an index ending in
-`id`, the tie-breaker, alone and behind `category_id` for the category filter; the price
-indexes also serve the `min_price`/`max_price` ranges.
+The indexes serve the list queries: each sort key (created_at, price, title) has an index
+`(key, id)`, alone and behind `category_id` for the category filter, walked forwards for
+ascending and backwards for descending; the price indexes also serve the
+`min_price`/`max_price` ranges. `is_active` trails each, so the shoppers' filter and the
+counts are decided from the index.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ColumnElement,
@@ -24,18 +27,19 @@ from sqlalchemy import (
     Table,
     Text,
     UnaryExpression,
+    bindparam,
     delete,
     func,
     insert,
     select,
+    true,
     update,
 )
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from retail.kernel.db import SqlUnitOfWork, UtcDateTime, rows_affected
+from retail.kernel.db import SqlSession, SqlUnitOfWork, UtcDateTime, rows_affected
 from retail.kernel.events import SqlCursorStore, SqlEventLog, cursor_table, outbox_table
+from retail.kernel.prepared import Prepared
 from retail.products.adapters.outbox import OutboxStockHandOver
 from retail.products.domain import (
     AddOn,
@@ -44,6 +48,7 @@ from retail.products.domain import (
     ProductPage,
     ProductQuery,
     ProductSort,
+    SortKey,
 )
 
 metadata = MetaData()
@@ -64,17 +69,18 @@ products = Table(
     Column("combos", JSON, nullable=False),
     Column("image_url", String(2048), nullable=True),
     Column("image_key", String(255), nullable=True),
+    Column("is_active", Boolean, nullable=False, server_default=true()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("price_cents > 0", name="ck_products_price_positive"),
     CheckConstraint("tax_bp >= 0 AND tax_bp <= 10000", name="ck_products_tax_range"),
     CheckConstraint("stock >= 0", name="ck_products_stock_not_negative"),
-    Index("ix_products_created", "created_at", "id"),
-    Index("ix_products_price", "price_cents", "id"),
-    Index("ix_products_title", "title_key", "id"),
-    Index("ix_products_category_created", "category_id", "created_at", "id"),
-    Index("ix_products_category_price", "category_id", "price_cents", "id"),
-    Index("ix_products_category_title", "category_id", "title_key", "id"),
+    Index("ix_products_created", "created_at", "id", "is_active"),
+    Index("ix_products_price", "price_cents", "id", "is_active"),
+    Index("ix_products_title", "title_key", "id", "is_active"),
+    Index("ix_products_category_created", "category_id", "created_at", "id", "is_active"),
+    Index("ix_products_category_price", "category_id", "price_cents", "id", "is_active"),
+    Index("ix_products_category_title", "category_id", "title_key", "id", "is_active"),
 )
 deleted_categories = Table(
     "deleted_categories",
@@ -85,12 +91,17 @@ deleted_categories = Table(
 outbox = outbox_table(metadata)
 feed_cursors = cursor_table(metadata)
 
-_ORDER: dict[ProductSort, tuple[UnaryExpression[Any], ...]] = {
-    ProductSort.NEWEST: (products.c.created_at.desc(), products.c.id.desc()),
-    ProductSort.PRICE_ASC: (products.c.price_cents.asc(), products.c.id.asc()),
-    ProductSort.PRICE_DESC: (products.c.price_cents.desc(), products.c.id.desc()),
-    ProductSort.TITLE: (products.c.title_key.asc(), products.c.id.asc()),
+_SORT_COLUMNS = {
+    SortKey.CREATED_AT: products.c.created_at,
+    SortKey.PRICE: products.c.price_cents,
+    SortKey.TITLE: products.c.title_key,
 }
+
+
+def _order(sort: ProductSort) -> tuple[UnaryExpression[Any], ...]:
+    # The id goes the key's way: (key, id) indexes are then walked one way or the other.
+    columns = (_SORT_COLUMNS[sort.key], products.c.id)
+    return tuple(c.desc() if sort.descending else c.asc() for c in columns)
 
 
 def _product(row: RowMapping) -> Product:
@@ -108,6 +119,7 @@ def _product(row: RowMapping) -> Product:
         combos=tuple(Combo(c["product_id"], c["quantity"]) for c in row["combos"]),
         image_url=row["image_url"],
         image_key=row["image_key"],
+        is_active=row["is_active"],
     )
 
 
@@ -124,12 +136,15 @@ def _columns(product: Product) -> dict[str, Any]:
         "combos": [{"product_id": c.product_id, "quantity": c.quantity} for c in product.combos],
         "image_url": product.image_url,
         "image_key": product.image_key,
+        "is_active": product.is_active,
         "updated_at": product.updated_at,
     }
 
 
 def _filters(query: ProductQuery) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
+    if not query.include_inactive:
+        conditions.append(products.c.is_active.is_(True))
     if query.category_id is not None:
         conditions.append(products.c.category_id == query.category_id)
     if query.min_price_cents is not None:
@@ -139,8 +154,12 @@ def _filters(query: ProductQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+# The by-id read, built once: the hot path of the catalogue and of every order's lookup.
+_BY_ID = Prepared(select(products).where(products.c.id == bindparam("p_id")))
+
+
 class SqlProductRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, product: Product) -> None:
@@ -148,7 +167,7 @@ class SqlProductRepository:
         await self._session.execute(insert(products).values(values))
 
     async def get(self, product_id: str) -> Product | None:
-        result = await self._session.execute(select(products).where(products.c.id == product_id))
+        result = await self._session.execute(_BY_ID, {"p_id": product_id})
         row = result.mappings().first()
         return _product(row) if row else None
 
@@ -168,7 +187,7 @@ class SqlProductRepository:
         result = await self._session.execute(
             select(products)
             .where(*conditions)
-            .order_by(*_ORDER[query.sort])
+            .order_by(*_order(query.sort))
             .offset(query.offset)
             .limit(query.limit)
         )
@@ -201,7 +220,7 @@ class SqlProductRepository:
 
 
 class SqlDeletedCategories:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: SqlSession) -> None:
         self._session = session
 
     async def add(self, category_id: str) -> None:
@@ -217,34 +236,16 @@ class SqlDeletedCategories:
         return found is not None
 
 
-class SqlFeedCursors(SqlCursorStore):
-    async def advance_from(self, feed: str, expected: int, seq: int) -> bool:
-        t = feed_cursors
-        result = await self._session.execute(
-            update(t).where(t.c.feed == feed, t.c.seq == expected).values(seq=seq)
-        )
-        if rows_affected(result) == 1:
-            return True
-        if expected != 0:
-            return False
-        try:  # the feed's first batch: the primary key lets only one process insert it
-            async with self._session.begin_nested():
-                await self._session.execute(insert(t).values(feed=feed, seq=seq))
-        except IntegrityError:
-            return False
-        return True
-
-
 class ProductsUnitOfWork(SqlUnitOfWork):
     products: SqlProductRepository
     deleted_categories: SqlDeletedCategories
-    cursors: SqlFeedCursors
+    cursors: SqlCursorStore
     events: SqlEventLog
     stock: OutboxStockHandOver
 
-    def _bind(self, session: AsyncSession) -> None:
+    def _bind(self, session: SqlSession) -> None:
         self.products = SqlProductRepository(session)
         self.deleted_categories = SqlDeletedCategories(session)
-        self.cursors = SqlFeedCursors(session, feed_cursors)
+        self.cursors = SqlCursorStore(session, feed_cursors)
         self.events = SqlEventLog(session, outbox)
         self.stock = OutboxStockHandOver(self.events)

@@ -1,0 +1,114 @@
+"""PostgreSQL through Core `AsyncConnection`s on asyncpg: one pooled connection per unit of
+work, in one transaction. Each service keeps its tables in its own schema (`search_path`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.engine.result import ScalarResult
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.sql import Executable
+
+from retail.kernel.migrations import upgrade_to_head
+from retail.kernel.prepared import Params, Prepared, Rows, run_after_commit
+
+T = TypeVar("T")
+
+# Any constant works: it names the lock that serialises migrations of one database.
+_MIGRATION_LOCK = 7_301_105
+
+
+class PostgresSession:
+    """One unit of work's statements on its pooled connection."""
+
+    __slots__ = ("_after_commit", "connection", "dialect")
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._after_commit: list[Callable[[], None]] = []
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    async def execute(
+        self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
+    ) -> Rows:
+        if isinstance(statement, Prepared):
+            statement = statement.statement  # SQLAlchemy's compiled cache serves it here
+        return await self.connection.execute(statement, parameters)
+
+    async def scalar(
+        self, statement: Executable | Prepared, parameters: Params | None = None
+    ) -> Any:
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def scalars(
+        self, statement: Executable | Prepared, parameters: Params | None = None
+    ) -> ScalarResult[Any]:
+        return (await self.execute(statement, parameters)).scalars()
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        async with self.connection.begin_nested():
+            yield
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+        run_after_commit(self._after_commit)
+
+    async def close(self) -> None:
+        self._after_commit.clear()
+        try:
+            if self.connection.in_transaction():
+                await self.connection.rollback()
+        finally:
+            await self.connection.close()
+
+
+class PostgresDatabase:
+    def __init__(self, url: str, schema: str | None) -> None:
+        self._schema = schema
+        server_settings = {"search_path": schema} if schema else {}
+        self._engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+            connect_args={"server_settings": server_settings},
+        )
+        self.url = self._engine.url
+        self.dialect = self._engine.dialect
+
+    async def begin(self, *, readonly: bool) -> PostgresSession:
+        connection = await self._engine.connect()
+        try:
+            await connection.begin()
+        except BaseException:
+            await connection.close()
+            raise
+        return PostgresSession(connection)
+
+    async def run_sync(self, work: Callable[[Connection], T]) -> T:
+        async with self._engine.begin() as connection:
+            return await connection.run_sync(work)
+
+    async def migrate(self, script_location: Any) -> None:
+        async with self._engine.begin() as connection:
+            # Several processes may start at once: one migrates, the others wait, then no-op.
+            await connection.execute(text(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})"))
+            if self._schema:
+                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{self._schema}"'))
+            await connection.run_sync(upgrade_to_head, script_location)
+
+    async def ping(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self._engine.dispose()

@@ -1,0 +1,290 @@
+"""SQLite on the event loop: one writer connection per process, a few readers, no threads.
+
+A statement on a local SQLite file takes microseconds; a hand-off to a driver thread (what
+aiosqlite does for every statement) costs more than the statement, and SQLAlchemy's ORM
+session on top cost more again (docs/performance.md). So SQLite is used synchronously, on
+the loop, through Core `Connection`s (sqlite3, `sqlite+pysqlite`) that this object keeps:
+
+- Nothing on the loop may wait for a lock. Readers never do in WAL mode. The writer's
+  connection has busy_timeout 0: its BEGIN IMMEDIATE fails at once while another process
+  writes, and is retried after an `asyncio.sleep` (the loop runs meanwhile) until
+  `SQLITE_BUSY_TIMEOUT_MS`, then the caller gets a 503. Once BEGIN IMMEDIATE has succeeded
+  no later statement of the transaction waits in WAL mode.
+- One writer connection per process: writers of a process queue FIFO on an asyncio lock
+  (the write gate), which is also what makes the single connection theirs alone. Pooled
+  writers would only contend for the file lock, and SQLite's busy handler is not fair.
+- The writer does not checkpoint on commit (wal_autocheckpoint=0): a checkpoint writes
+  pages back and fsyncs, which could stall the loop. Every `CHECKPOINT_EVERY` commits one
+  runs in a worker thread on a connection of its own (PASSIVE: it never waits for readers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import random
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine.result import ScalarResult
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import Executable
+
+from retail.kernel.migrations import upgrade_to_head
+from retail.kernel.prepared import Params, Prepared, Rows, run_after_commit
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Readers wait for no lock in WAL mode; this only covers the rare recovery of a crashed
+# writer's WAL index, and it is what a read may stall the loop for at worst.
+READER_BUSY_TIMEOUT_MS = 100
+IDLE_READERS = 8
+CHECKPOINT_EVERY = 500
+
+
+def pysqlite_url(url: str) -> str:
+    """`sqlite+aiosqlite:///x.db` (what settings and users name) as the sqlite3 driver's URL."""
+    parsed = make_url(url)
+    return parsed.set(drivername="sqlite+pysqlite").render_as_string(hide_password=False)
+
+
+def _raw(connection: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, connection.connection.dbapi_connection)
+
+
+class SqliteSession:
+    """One unit of work's statements, run on its connection without leaving the loop."""
+
+    __slots__ = ("_after_commit", "_database", "_raw", "_readonly", "connection", "dialect")
+
+    def __init__(self, database: SqliteDatabase, connection: Connection, *, readonly: bool):
+        self._database = database
+        self._readonly = readonly
+        self._raw = _raw(connection)
+        self._after_commit: list[Callable[[], None]] = []
+        self.connection = connection
+        self.dialect = connection.dialect
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        if callback not in self._after_commit:
+            self._after_commit.append(callback)
+
+    async def execute(
+        self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
+    ) -> Rows:
+        if isinstance(statement, Prepared):
+            first = parameters[0] if isinstance(parameters, Sequence) else parameters
+            plan = statement.plan(self.dialect, frozenset(first or ()))
+            if plan is not None:
+                return plan.run(self._raw, parameters)
+            statement = statement.statement
+        return self.connection.execute(statement, parameters)
+
+    async def scalar(
+        self, statement: Executable | Prepared, parameters: Params | None = None
+    ) -> Any:
+        return (await self.execute(statement, parameters)).scalar()
+
+    async def scalars(
+        self, statement: Executable | Prepared, parameters: Params | None = None
+    ) -> ScalarResult[Any]:
+        return (await self.execute(statement, parameters)).scalars()
+
+    @asynccontextmanager
+    async def begin_nested(self) -> AsyncIterator[None]:
+        with self.connection.begin_nested():
+            yield
+
+    async def commit(self) -> None:
+        if self.connection.in_transaction():
+            self.connection.commit()
+        else:
+            self._raw.execute("COMMIT")
+        if not self._readonly:
+            self._database.committed()
+        run_after_commit(self._after_commit)
+
+    async def close(self) -> None:
+        """Roll back whatever was not committed and give the connection back."""
+        self._after_commit.clear()
+        try:
+            if self.connection.in_transaction():
+                self.connection.rollback()
+            elif self._raw.in_transaction:
+                self._raw.execute("ROLLBACK")
+        finally:
+            self._database.release(self.connection, readonly=self._readonly)
+
+
+class SqliteDatabase:
+    """A service's SQLite file, as this process uses it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(pysqlite_url(url))
+        self.path = self.url.database or ""
+        # NullPool: the connections are kept here, by role, not by a pool.
+        self._engine = create_engine(self.url, poolclass=NullPool)
+        event.listen(self._engine, "connect", _tune)
+        self.dialect = self._engine.dialect
+        self._gate = asyncio.Lock()
+        self._writer: Connection | None = None
+        self._readers: list[Connection] = []
+        self._commits = 0
+        self._checkpoint: asyncio.Task[None] | None = None
+
+    async def begin(self, *, readonly: bool) -> SqliteSession:
+        if readonly:
+            reader = self._readers.pop() if self._readers else self._connect(READER_BUSY_TIMEOUT_MS)
+            _raw(reader).execute("BEGIN")  # deferred: a snapshot, no lock a writer needs
+            return SqliteSession(self, reader, readonly=True)
+        await self._gate.acquire()
+        try:
+            if self._writer is None or self._writer.closed or self._writer.invalidated:
+                self._writer = self._connect(0)
+                _raw(self._writer).execute("PRAGMA wal_autocheckpoint=0")
+            await _begin_immediate(_raw(self._writer))
+            self._writer.begin()  # SQLAlchemy's own bookkeeping; sends nothing
+        except BaseException:
+            self._gate.release()
+            raise
+        return SqliteSession(self, self._writer, readonly=False)
+
+    def release(self, connection: Connection, *, readonly: bool) -> None:
+        if not readonly:
+            self._gate.release()
+        elif len(self._readers) < IDLE_READERS and not connection.invalidated:
+            self._readers.append(connection)
+        else:
+            connection.close()
+
+    def committed(self) -> None:
+        self._commits += 1
+        if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
+            self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())
+
+    async def _checkpoint_wal(self) -> None:
+        try:
+            await asyncio.to_thread(_checkpoint, self.path)
+        finally:
+            self._checkpoint = None
+
+    def _connect(self, busy_timeout_ms: int) -> Connection:
+        connection = self._engine.connect()
+        _raw(connection).execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        return connection
+
+    async def run_sync(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a connection of its own in one transaction, in a worker thread (it may
+        wait for the file lock): migrations, and the tables of tests."""
+        return await asyncio.to_thread(self._run_sync, work)
+
+    def _run_sync(self, work: Callable[[Connection], T]) -> T:
+        with self._engine.connect() as connection:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            answer = work(connection)
+            connection.commit()
+        return answer
+
+    async def migrate(self, script_location: Path) -> None:
+        async with _migration_lock(self.path):
+            await self.run_sync(partial(upgrade_to_head, script_location=script_location))
+
+    async def ping(self) -> None:
+        session = await self.begin(readonly=True)
+        try:
+            await session.execute(_PING)
+        finally:
+            await session.close()
+
+    async def dispose(self) -> None:
+        if self._checkpoint is not None:
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
+        for connection in [*self._readers, *([self._writer] if self._writer else [])]:
+            connection.close()
+        self._readers.clear()
+        self._writer = None
+        self._engine.dispose()
+
+
+@asynccontextmanager
+async def _migration_lock(path: str) -> AsyncIterator[None]:
+    """Serialise migrations of one SQLite file across processes and within one.
+
+    Two processes opening a fresh file at once can both switch it to WAL and both run the
+    CREATE TABLEs; and Alembic keeps its context in a global, so two migrations in one process
+    must not interleave. A non-blocking flock polled with asyncio.sleep covers both without
+    ever blocking the event loop.
+    """
+    if not path or path == ":memory:":
+        yield
+        return
+    # A local lock file opens instantly; only the wait for the lock must not block the loop.
+    with open(f"{path}.migrate-lock", "a") as handle:  # noqa: ASYNC230
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _tune(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions begin when this module says (BEGIN or BEGIN IMMEDIATE), not the driver.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    dbapi_connection.execute("PRAGMA journal_mode=WAL")
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+    dbapi_connection.execute("PRAGMA foreign_keys=ON")
+
+
+async def _begin_immediate(raw: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE without blocking the loop: retried with backoff while another
+    process writes, for up to SQLITE_BUSY_TIMEOUT_MS (then SQLite's "database is locked"
+    goes up, and the unit of work answers 503)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    delay = 0.0005
+    while True:
+        try:
+            raw.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or loop.time() >= deadline:
+                raise _as_sqlalchemy(exc) from exc
+        # Jitter, so processes that lost together do not retry together.
+        await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+        delay = min(delay * 2, 0.02)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _as_sqlalchemy(exc: sqlite3.Error) -> Exception:
+    return DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error)
+
+
+def _checkpoint(path: str) -> None:
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass  # another process is checkpointing; the next round catches up
+    finally:
+        connection.close()
+
+
+_PING = Prepared(text("SELECT count(*) FROM sqlite_master"))
