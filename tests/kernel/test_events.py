@@ -1,27 +1,41 @@
-"""The follower applies each batch once, in order, resumes from its stored cursor, and keeps
-going when the feed fails."""
+"""The outbox and its feed (held reads woken by commits), and the one follower: it applies
+each batch once, in order, resumes from its stored cursor, and backs off while the feed
+fails."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from sqlalchemy import MetaData
 
-from retail.kernel.db import SqlUnitOfWork, create_engine, session_factory
+from retail.categories.config import CategoriesSettings
+from retail.categories.main import create_app as create_categories
+from retail.kernel import events
+from retail.kernel.cache import SqliteDataVersion
+from retail.kernel.db import SqlDatabase, SqlUnitOfWork, create_engine
 from retail.kernel.events import (
     Event,
     EventFeed,
-    FeedFollower,
     InMemoryEventLog,
+    OutboxCommits,
     SqlCursorStore,
     SqlEventLog,
     cursor_table,
-    following,
     outbox_table,
+    read_or_wait,
 )
+from retail.kernel.following import Backoff, FeedFollower, following
+from tests.support import admin_headers, assert_error, make_settings, serve, service_headers
+
+OUTBOX = outbox_table(MetaData())
+
+# --- the follower -------------------------------------------------------------------------
 
 
 async def make_log(n: int) -> InMemoryEventLog:
@@ -31,64 +45,232 @@ async def make_log(n: int) -> InMemoryEventLog:
     return log
 
 
-def follower_over(
-    log: InMemoryEventLog, applied: list[int], cursor: list[int], batch: int = 3
-) -> FeedFollower:
-    async def fetch(after: int, limit: int) -> EventFeed:
-        events = await log.read_after(after, limit)
+@dataclass
+class Source:
+    """A feed that answers at once (it ignores `wait`), failing the first `failures` reads."""
+
+    log: InMemoryEventLog
+    failures: int = 0
+    reads: list[float] = field(default_factory=list)
+
+    async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed:
+        self.reads.append(wait)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("peer restarting")
+        events = await self.log.read_after(after, limit)
         return EventFeed(events=events, last_seq=events[-1].seq if events else after)
 
-    async def load() -> int:
-        return cursor[0]
 
-    async def apply(events: Sequence[Event]) -> None:
-        applied.extend(e.seq for e in events)
-        cursor[0] = events[-1].seq
+@dataclass
+class Target:
+    applied: list[int] = field(default_factory=list)
+    cursor: int = 0
 
-    return FeedFollower("test", fetch, load, apply, interval_seconds=0.01, batch_size=batch)
+    async def load_cursor(self) -> int:
+        return self.cursor
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        self.applied.extend(e.seq for e in events if e.seq > self.cursor)
+        self.cursor = max(self.cursor, events[-1].seq)
 
 
 async def test_catch_up_applies_in_order_and_resumes() -> None:
-    log = await make_log(7)
-    applied: list[int] = []
-    cursor = [0]
-    assert await follower_over(log, applied, cursor).catch_up() == 7
-    assert applied == [1, 2, 3, 4, 5, 6, 7]
+    log, target = await make_log(7), Target()
+    assert await FeedFollower("t", Source(log), target, batch_size=3).catch_up() == 7
+    assert target.applied == [1, 2, 3, 4, 5, 6, 7]
     await log.append("thing.created", "k7", {})
-    assert await follower_over(log, applied, cursor).catch_up() == 1
-    assert applied[-1] == 8
+    source = Source(log)
+    assert await FeedFollower("t", source, target, batch_size=3).catch_up() == 1
+    assert target.applied[-1] == 8
+    assert set(source.reads) == {0}  # catching up never waits at the peer
 
 
-async def test_run_survives_feed_failures() -> None:
-    log = await make_log(2)
-    applied: list[int] = []
-    calls = 0
-    inner = follower_over(log, applied, [0])
-    real_fetch = inner._fetch
+async def test_run_long_polls_backs_off_while_the_feed_fails_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    log, target = await make_log(2), Target()
+    source = Source(log, failures=8)
+    follower = FeedFollower("t", source, target, min_interval=30.0, wait=20.0)
+    delays: list[float] = []
+    enough = asyncio.Event()
 
-    async def flaky(after: int, limit: int) -> EventFeed:
-        nonlocal calls
-        calls += 1
-        if calls <= 2:
-            raise ConnectionError("peer restarting")
-        return await real_fetch(after, limit)
+    async def sleep(seconds: float) -> None:  # records instead of sleeping
+        delays.append(seconds)
+        if len(delays) == 9:
+            enough.set()
+        await asyncio.sleep(0)
 
-    inner._fetch = flaky
-    async with following(inner):
-        for _ in range(200):
-            if applied:
-                break
-            await asyncio.sleep(0.02)
-    assert applied == [1, 2]
+    follower._sleep = sleep
+    with caplog.at_level(logging.INFO, logger="retail.events"):
+        async with following(follower):
+            await asyncio.wait_for(enough.wait(), 10)
+    assert target.applied == [1, 2]
+    assert delays[:8] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]  # capped exponential
+    # Then a read found nothing at once (this source does not hold reads): it is not asked
+    # again before min_interval, measured from when that read began.
+    assert 0 < delays[8] <= 30.0
+    assert set(source.reads) == {20.0}
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("retrying until it answers" in m for m in messages) == 1  # once per outage
+    assert sum("answering again" in m for m in messages) == 1
+
+
+def test_backoff_starts_over_after_the_feed_answers() -> None:
+    backoff = Backoff("t")
+    assert [backoff.failed(OSError()) for _ in range(3)] == [0.1, 0.2, 0.4]
+    backoff.succeeded()
+    assert backoff.failed(OSError()) == 0.1
+
+
+# --- held feed reads ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[SqlDatabase]:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/feed.db")
+    await engine.run_sync(OUTBOX.metadata.create_all)
+    yield engine
+    await engine.dispose()
+
+
+class WatchedCommits(OutboxCommits):
+    """The signal, telling the test when a read starts waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = asyncio.Event()
+
+    async def wait(self, seen: int, at_most: float) -> None:
+        self.waiting.set()
+        await super().wait(seen, at_most)
+
+
+@pytest.fixture
+def commits(monkeypatch: pytest.MonkeyPatch) -> WatchedCommits:
+    """A signal of this test's own; and no recheck, so only the signal can wake a read."""
+    signal = WatchedCommits()
+    monkeypatch.setattr(events, "OUTBOX_COMMITS", signal)
+    monkeypatch.setattr(events, "RECHECK_SECONDS", 3600.0)
+    monkeypatch.setattr(events, "SQLITE_RECHECK_SECONDS", 3600.0)
+    return signal
+
+
+async def append(engine: SqlDatabase, *, commit: bool = True) -> None:
+    async with SqlUnitOfWork(engine) as uow:
+        await SqlEventLog(uow.session, OUTBOX).append("thing.created", "k", {})
+        if commit:
+            await uow.commit()
+
+
+def reader(engine: SqlDatabase) -> events.EventReader:
+    async def read(after: int, limit: int) -> list[Event]:
+        async with SqlUnitOfWork(engine, readonly=True) as uow:
+            return await SqlEventLog(uow.session, OUTBOX).read_after(after, limit)
+
+    return read
+
+
+async def held(commits: WatchedCommits) -> None:
+    """Until a read is waiting on the signal."""
+    await asyncio.wait_for(commits.waiting.wait(), 10)
+
+
+async def test_only_a_commit_with_events_moves_the_signal(
+    engine: SqlDatabase, commits: WatchedCommits
+) -> None:
+    await append(engine, commit=False)
+    async with SqlUnitOfWork(engine) as uow:
+        await uow.commit()
+    assert commits.count == 0
+    await append(engine)
+    assert commits.count == 1
+
+
+@pytest.mark.parametrize("with_data_version", [False, True])
+async def test_a_held_read_answers_when_this_process_commits(
+    engine: SqlDatabase, commits: WatchedCommits, tmp_path: Path, with_data_version: bool
+) -> None:
+    # With data_version the woken read is skipped unless the commit has landed: the signal
+    # must come after it, not when it begins.
+    version = SqliteDataVersion(str(tmp_path / "feed.db")) if with_data_version else None
+    waiting = asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
+    await held(commits)
+    await append(engine)
+    events_read = await asyncio.wait_for(waiting, 10)  # a bound for a broken signal only
+    assert [e.seq for e in events_read] == [1]
+    if version is not None:
+        version.close()
+
+
+async def test_a_held_read_sees_another_process_commit_by_data_version(
+    engine: SqlDatabase, commits: WatchedCommits, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(events, "SQLITE_RECHECK_SECONDS", 0.01)
+    version = SqliteDataVersion(str(tmp_path / "feed.db"))
+    waiting = asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
+    await held(commits)
+    # A plain sqlite3 connection: no SQLAlchemy event, so no signal, as from another process.
+    other = sqlite3.connect(tmp_path / "feed.db")
+    other.execute(
+        "INSERT INTO outbox_events (type, key, data, occurred_at) "
+        "VALUES ('thing.created', 'k', '{}', '2026-01-01 00:00:00.000000')"
+    )
+    other.commit()
+    other.close()
+    events_read = await asyncio.wait_for(waiting, 10)
+    version.close()
+    assert [e.seq for e in events_read] == [1]
+
+
+async def test_a_held_read_answers_empty_after_wait(
+    engine: SqlDatabase, commits: WatchedCommits
+) -> None:
+    assert await read_or_wait(reader(engine), 0, 10, 0.05) == []
+
+
+async def test_a_stopping_server_answers_held_reads(
+    engine: SqlDatabase, commits: WatchedCommits
+) -> None:
+    waiting = asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0))
+    await held(commits)
+    commits.close()  # what SIGTERM does first
+    assert await asyncio.wait_for(waiting, 10) == []
+
+
+async def test_the_feed_route_holds_until_a_category_is_created(
+    tmp_path: Path, commits: WatchedCommits
+) -> None:
+    app = create_categories(make_settings(CategoriesSettings, tmp_path))
+    async with serve(app) as client:
+        too_long = await client.get(
+            "/internal/events", params={"wait": 26}, headers=service_headers()
+        )
+        assert_error(too_long, 422)
+        empty = await client.get(
+            "/internal/events", params={"after": 0, "wait": 0.05}, headers=service_headers()
+        )
+        assert empty.json() == {"events": [], "last_seq": 0}
+        commits.waiting.clear()
+        poll = asyncio.create_task(
+            client.get("/internal/events", params={"wait": 20}, headers=service_headers())
+        )
+        await held(commits)
+        created = await client.post(
+            "/api/categories", json={"name": "Hats"}, headers=admin_headers()
+        )
+        assert created.status_code == 201
+        answer = await asyncio.wait_for(poll, 10)
+    assert [e["type"] for e in answer.json()["events"]] == ["category.created"]
+    assert answer.json()["last_seq"] == 1
 
 
 async def test_sql_outbox_and_cursor_in_one_transaction(tmp_path: Path) -> None:
     metadata = MetaData()
     outbox, cursors = outbox_table(metadata), cursor_table(metadata)
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db")
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    sessions = session_factory(engine)
+    await engine.run_sync(metadata.create_all)
+    sessions = engine
 
     async with SqlUnitOfWork(sessions) as uow:
         await SqlEventLog(uow.session, outbox).append("a.b", "k", {"x": 1})

@@ -8,14 +8,13 @@ of skipping a change of stock.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from retail.inventory.domain import ProductChange, ProductCreated, ProductDeleted, ProductUpdated
 from retail.kernel.events import Event
-from retail.kernel.http import ServiceClient, peer_client
+from retail.kernel.http import ServiceClient, Transports, peer_client
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
 
@@ -62,6 +61,6 @@ def product_changes(events: Sequence[Event]) -> list[tuple[int, ProductChange | 
 def products_client(
     settings: Settings,
     tokens: TokenCodec,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> ServiceClient:
     return peer_client(settings, "products", tokens, transports)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -10,24 +10,33 @@ import httpx
 from fastapi import FastAPI
 
 from retail.inventory import service
-from retail.inventory.adapters.mongo import INDEXES, InventoryMongoUnitOfWork
 from retail.inventory.adapters.sql import InventoryUnitOfWork
 from retail.inventory.clients import product_changes, products_client
 from retail.inventory.config import InventorySettings
 from retail.inventory.dependencies import Units, event_reader
+from retail.inventory.domain import ProductChange
 from retail.inventory.ports import UnitOfWork
 from retail.inventory.router import internal_router, router
 from retail.kernel.app import create_service_app
-from retail.kernel.events import Event, FeedFollower, feed_router, following
+from retail.kernel.events import feed_router
+from retail.kernel.following import CursorTarget, FeedFollower, following
 from retail.kernel.http import ServiceClient
-from retail.kernel.storage import Adapters
+from retail.kernel.storage import Adapters, MongoAdapter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
+    """Called only on MongoDB: a service on SQL never imports PyMongo (docs/architecture.md)."""
+    from retail.inventory.adapters import mongo
+
+    return MongoAdapter(mongo.InventoryMongoUnitOfWork, mongo.INDEXES)
+
+
 ADAPTERS: Adapters[UnitOfWork] = Adapters(
     sql=InventoryUnitOfWork,
     migrations=MIGRATIONS,
-    mongo=InventoryMongoUnitOfWork,
-    indexes=INDEXES,
+    mongo=_mongo_adapter,
 )
 
 
@@ -70,17 +79,7 @@ def create_app(
 def products_follower(products: ServiceClient, units: Units, interval: float) -> FeedFollower:
     """Creates, renames and removes levels as products change; its cursor lives in
     inventory's database and moves in the same transaction as the levels."""
-
-    async def load_cursor() -> int:
-        return await service.feed_cursor(units(readonly=True), service.PRODUCTS_FEED)
-
-    async def apply(events: Sequence[Event]) -> None:
-        await service.apply_product_changes(units(), product_changes(events))
-
-    return FeedFollower(
-        service.PRODUCTS_FEED,
-        products.read_events,
-        load_cursor,
-        apply,
-        interval_seconds=interval,
+    target = CursorTarget[UnitOfWork, ProductChange](
+        service.PRODUCTS_FEED, units, product_changes, service.apply_product_change
     )
+    return FeedFollower(service.PRODUCTS_FEED, products, target, min_interval=interval)

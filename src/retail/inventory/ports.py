@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
-from retail.kernel.events import EventLog
+from retail.kernel.events import EventLog, FeedCursors
 from retail.kernel.storage import Transaction
 
 
@@ -61,14 +61,6 @@ class ReservationRepository(Protocol):
 
     async def mark_released(self, order_id: str, now: datetime) -> bool:
         """Flip reserved -> released; False if it was not reserved (the release lost)."""
-
-
-class FeedCursors(Protocol):
-    async def get(self, feed: str) -> int: ...
-
-    async def advance_from(self, feed: str, expected: int, seq: int) -> bool:
-        """Move the cursor only if it is still at `expected`: two processes following the
-        same feed cannot both apply one batch."""
 
 
 class UnitOfWork(Transaction, Protocol):

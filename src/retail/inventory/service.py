@@ -36,6 +36,7 @@ from retail.inventory.exceptions import (
 from retail.inventory.ports import UnitOfWork
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event
+from retail.kernel.following import Batch, apply_batch, read_cursor
 
 logger = logging.getLogger("retail.inventory")
 
@@ -246,42 +247,18 @@ async def _record(uow: UnitOfWork, movement: Movement) -> None:
 
 
 async def feed_cursor(uow: UnitOfWork, feed: str) -> int:
-    async with uow:
-        return await uow.cursors.get(feed)
+    return await read_cursor(uow, feed)
 
 
-async def apply_product_changes(
-    uow: UnitOfWork, batch: Sequence[tuple[int, ProductChange | None]]
-) -> int:
+async def apply_product_changes(uow: UnitOfWork, batch: Batch[ProductChange]) -> int:
     """Apply a batch of (seq, change) from the products feed with its cursor, in one
     transaction; what another process already applied is skipped. Returns how many
     events were new. `None` stands for an event type inventory does not need."""
-    for _ in range(MAX_ATTEMPTS):
-        applied = await _apply_once(uow, batch)
-        if applied is not None:
-            return applied
-    raise ServiceUnavailable("Another process keeps applying the products feed")
+    return await apply_batch(uow, PRODUCTS_FEED, batch, apply_product_change)
 
 
-async def _apply_once(
-    uow: UnitOfWork, batch: Sequence[tuple[int, ProductChange | None]]
-) -> int | None:
+async def apply_product_change(uow: UnitOfWork, change: ProductChange) -> None:
     now = datetime.now(UTC)
-    async with uow:
-        cursor = await uow.cursors.get(PRODUCTS_FEED)
-        fresh = [(seq, change) for seq, change in batch if seq > cursor]
-        if not fresh:
-            return 0
-        if not await uow.cursors.advance_from(PRODUCTS_FEED, cursor, fresh[-1][0]):
-            return None  # another process moved the cursor meanwhile: read it again
-        for _, change in fresh:
-            if change is not None:
-                await _apply_product_change(uow, change, now)
-        await uow.commit()
-    return len(fresh)
-
-
-async def _apply_product_change(uow: UnitOfWork, change: ProductChange, now: datetime) -> None:
     if isinstance(change, ProductCreated):
         await _create_level(uow, change, now)
     elif isinstance(change, ProductUpdated):

@@ -1,22 +1,28 @@
 """Events without a broker (DESIGN.md decision 7): an outbox table written in the same
-transaction as the change it records, served as an ordered feed, and a follower that polls it.
+transaction as the change it records, served as an ordered feed (followed by
+`retail.kernel.following`).
 
-Feed contract: `GET /internal/events?after=<seq>&limit=<n>` (service token only) answers
-`{"events": [{"seq", "type", "key", "data", "occurred_at"}], "last_seq": <int>}`, events in
-ascending `seq`. A follower stores the last `seq` it applied, atomically with what it applied.
+Feed contract: `GET /internal/events?after=<seq>&limit=<n>&wait=<s>` (service token only)
+answers `{"events": [{"seq", "type", "key", "data", "occurred_at"}], "last_seq": <int>}`,
+events in ascending `seq`. With `wait` the answer is held until there are events after
+`after` or `wait` seconds have passed (long polling), so an idle follower costs one request
+per `wait` instead of one per poll. A follower stores the last `seq` it applied, atomically
+with what it applied.
 """
 
 # No `from __future__ import annotations`: the feed route is declared inside a function and
 # FastAPI must resolve its `Annotated[..., Depends(reader_dependency)]` from the closure.
 
 import asyncio
-import contextlib
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import signal
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import (
     JSON,
@@ -32,16 +38,20 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from retail.kernel.db import UtcDateTime, rows_affected
+from retail.kernel.db import SqlSession, UtcDateTime, rows_affected
+from retail.kernel.prepared import Prepared
 from retail.kernel.security import InternalCaller
-
-logger = logging.getLogger("retail.events")
 
 FEED_PATH = "/internal/events"
 _OUTBOX_LOCK = 7_301_106
 MAX_FEED_BATCH = 1000
+MAX_FEED_WAIT_SECONDS = 25.0
+# A held feed read looks for commits this process did not signal (another process or
+# worker of the service) this often: on SQLite by `PRAGMA data_version` (microseconds),
+# elsewhere by reading the outbox again.
+RECHECK_SECONDS = 1.0
+SQLITE_RECHECK_SECONDS = 1.0
 
 
 class Event(BaseModel):
@@ -63,6 +73,16 @@ class EventLog(Protocol):
     async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None: ...
 
     async def read_after(self, after: int, limit: int) -> list[Event]: ...
+
+
+class FeedCursors(Protocol):
+    """Where a follower keeps the last seq it applied, per feed, in its own database."""
+
+    async def get(self, feed: str) -> int: ...
+
+    async def advance_from(self, feed: str, expected: int, seq: int) -> bool:
+        """Move the cursor only if it is still at `expected`: two processes following the
+        same feed cannot both apply one batch."""
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -95,7 +115,7 @@ def cursor_table(metadata: MetaData) -> Table:
 class SqlCursorStore:
     """Read and advance a feed cursor inside the caller's transaction."""
 
-    def __init__(self, session: AsyncSession, table: Table) -> None:
+    def __init__(self, session: SqlSession, table: Table) -> None:
         self._session = session
         self._table = table
 
@@ -127,23 +147,85 @@ class SqlCursorStore:
         return True
 
 
+# --- telling held feed reads that this process committed events --------------------------
+
+
+class OutboxCommits:
+    """A counter of this process's commits that wrote outbox events, and the feed reads
+    waiting for it to move. One per process: in production a process serves one service,
+    and in tests a read woken by another app's commit merely reads again."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.closing = False
+        self._waiters: set[asyncio.Future[None]] = set()
+
+    def notify(self) -> None:
+        self.count += 1
+        self._wake_all()
+
+    def close(self) -> None:
+        """The server is stopping: held reads answer now, so they do not hold its drain.
+        Safe in a signal handler (it only schedules wake-ups)."""
+        self.closing = True
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for waiter in list(self._waiters):
+            # call_soon_threadsafe: a signal handler or another event loop may call this.
+            waiter.get_loop().call_soon_threadsafe(_settle, waiter)
+
+    async def wait(self, seen: int, at_most: float) -> None:
+        """Until `count` moves past `seen`, `close`, or `at_most` seconds."""
+        if self.count != seen or self.closing:
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(at_most, _settle, waiter)
+        self._waiters.add(waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiters.discard(waiter)
+
+
+def _settle(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+OUTBOX_COMMITS = OutboxCommits()
+_INSERT = "retail.outbox_insert"
+
+
+def _notify_commit() -> None:
+    # Looked up at call time: tests swap the signal.
+    OUTBOX_COMMITS.notify()
+
+
 class SqlEventLog:
-    def __init__(self, session: AsyncSession, table: Table) -> None:
+    def __init__(self, session: SqlSession, table: Table) -> None:
         self._session = session
         self._table = table
+        # The insert is built once per table and kept on it (`Prepared`: the hot path).
+        self._insert: Prepared = table.info.get(_INSERT) or table.info.setdefault(
+            _INSERT, Prepared(insert(table))
+        )
 
     async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None:
-        if self._session.get_bind().dialect.name == "postgresql":
+        session = self._session
+        # Once the commit has landed (a read woken before it would find nothing); a
+        # rollback drops it.
+        session.after_commit(_notify_commit)
+        if session.dialect.name == "postgresql":
             # Sequence values are handed out at insert but become visible at commit, so a
             # follower could pass seq 8 before seq 7 commits and never see 7. Holding this
             # lock until commit makes seq order and commit order the same. (SQLite already
             # serialises writers.)
-            await self._session.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
-        await self._session.execute(
-            insert(self._table).values(
-                type=event_type, key=key, data=data, occurred_at=datetime.now(UTC)
-            )
-        )
+            await session.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
+        values = {"type": event_type, "key": key, "data": data, "occurred_at": datetime.now(UTC)}
+        await session.execute(self._insert, values)
 
     async def read_after(self, after: int, limit: int) -> list[Event]:
         t = self._table
@@ -177,83 +259,93 @@ class InMemoryEventLog:
         return [e for e in self.events if e.seq > after][:limit]
 
 
+# --- the feed route ---------------------------------------------------------------------
+
 EventReader = Callable[[int, int], Awaitable[list[Event]]]
+VersionSource = Callable[[], int | None]
+
+
+async def read_or_wait(
+    read: EventReader,
+    after: int,
+    limit: int,
+    wait: float,
+    *,
+    version: VersionSource | None = None,
+    gone: Callable[[], Awaitable[bool]] | None = None,
+) -> list[Event]:
+    """The events after `after`, waiting up to `wait` seconds for some to be committed.
+
+    Woken at once by this process's commits (`OUTBOX_COMMITS`), and every recheck for other
+    processes'. `version` (SQLite's data_version) lets a recheck skip the read when nothing
+    was committed at all; `gone` ends the wait when the caller has hung up.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    recheck = RECHECK_SECONDS if version is None else SQLITE_RECHECK_SECONDS
+    read_at: int | None = None
+    while True:
+        seen = OUTBOX_COMMITS.count  # before reading: a commit after the read wakes us
+        current = version() if version is not None else None
+        if current is None or current != read_at:
+            read_at = current
+            events = await read(after, limit)
+            if events:
+                return events
+        remaining = deadline - loop.time()
+        if remaining <= 0 or OUTBOX_COMMITS.closing or (gone is not None and await gone()):
+            return []
+        await OUTBOX_COMMITS.wait(seen, min(remaining, recheck))
+
+
+@asynccontextmanager
+async def _held_reads_end_on_exit(_app: Any) -> AsyncIterator[None]:
+    """uvicorn drains the requests in flight before the app's shutdown runs, so a held feed
+    read would hold a stopping server for up to its graceful timeout. SIGTERM and SIGINT
+    therefore first tell held reads to answer, then reach the server's own handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        OUTBOX_COMMITS.close()
+        original = previous[signal.Signals(sig)]
+        if callable(original):
+            original(sig, frame)
+        elif original == signal.SIG_DFL:
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, original in previous.items():
+            signal.signal(sig, original)
 
 
 def feed_router(reader_dependency: Callable[..., Awaitable[EventReader]]) -> APIRouter:
     """The internal feed route. `reader_dependency` is a FastAPI dependency that returns the
-    service's `read(after, limit)` use case bound to a unit of work for this request."""
-    router = APIRouter(tags=["internal"])
+    service's `read(after, limit)` use case, which may be called several times per request
+    (each call its own read-only transaction). The router's lifespan is merged into the
+    app's by `include_router`."""
+    router = APIRouter(tags=["internal"], lifespan=_held_reads_end_on_exit)
 
     @router.get(FEED_PATH, response_model=EventFeed, include_in_schema=True)
     async def read_feed(
+        request: Request,
         _caller: InternalCaller,
         reader: Annotated[EventReader, Depends(reader_dependency)],
         after: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_FEED_BATCH)] = 500,
+        wait: Annotated[float, Query(ge=0, le=MAX_FEED_WAIT_SECONDS)] = 0,
     ) -> EventFeed:
-        events = await reader(after, limit)
+        version: VersionSource | None = getattr(request.app.state, "data_version", None)
+        events = await read_or_wait(
+            reader, after, limit, wait, version=version, gone=request.is_disconnected
+        )
         return EventFeed(events=events, last_seq=events[-1].seq if events else after)
 
     return router
-
-
-class FeedFollower:
-    """Polls one feed and hands each batch to `apply`, which must store the cursor
-    (the last seq) in the same transaction as the changes it makes, and apply idempotently."""
-
-    def __init__(
-        self,
-        name: str,
-        fetch: Callable[[int, int], Awaitable[EventFeed]],
-        load_cursor: Callable[[], Awaitable[int]],
-        apply: Callable[[Sequence[Event]], Awaitable[None]],
-        *,
-        interval_seconds: float = 0.5,
-        batch_size: int = 500,
-    ) -> None:
-        self.name = name
-        self._fetch = fetch
-        self._load_cursor = load_cursor
-        self._apply = apply
-        self._interval = interval_seconds
-        self._batch = batch_size
-
-    async def catch_up(self) -> int:
-        """Apply everything available now; return how many events were applied."""
-        applied = 0
-        cursor = await self._load_cursor()
-        while True:
-            feed = await self._fetch(cursor, self._batch)
-            if not feed.events:
-                return applied
-            await self._apply(feed.events)
-            applied += len(feed.events)
-            cursor = feed.events[-1].seq
-
-    async def run(self) -> None:
-        backoff = self._interval
-        while True:
-            try:
-                applied = await self.catch_up()
-                backoff = self._interval
-                if not applied:
-                    await asyncio.sleep(self._interval)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # keep following; the peer may be restarting
-                logger.warning("feed %s: %s; retrying in %.1fs", self.name, exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-
-
-@contextlib.asynccontextmanager
-async def following(*followers: FeedFollower) -> AsyncIterator[None]:
-    """Run followers in the background for the life of an app (use inside its lifespan)."""
-    tasks = [asyncio.create_task(f.run(), name=f"feed:{f.name}") for f in followers]
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

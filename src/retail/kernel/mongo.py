@@ -47,7 +47,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.results import UpdateResult
 
 from retail.kernel.errors import ServiceUnavailable
-from retail.kernel.events import Event
+from retail.kernel.events import OUTBOX_COMMITS, Event
 from retail.kernel.settings import Settings
 
 Document = dict[str, Any]
@@ -240,6 +240,7 @@ class Unit:
         self.id = uuid.uuid4().hex
         self.session: AsyncClientSession | None = None
         self.committed = False
+        self.wrote_events = False  # the commit wakes held feed reads (events.OUTBOX_COMMITS)
         self._has_turn = False
 
     @property
@@ -599,6 +600,8 @@ class MongoUnitOfWork:
     async def commit(self) -> None:
         with unavailable_as_503():
             await self.unit.commit()
+        if self.unit.wrote_events:
+            OUTBOX_COMMITS.notify()
 
 
 # --- the outbox and feed cursors ---------------------------------------------------------
@@ -625,6 +628,7 @@ class MongoEventLog:
         if self._unit.pending_events:
             document |= {"state": PENDING, "unit": self._unit.id}
         await self._events.insert_one(document)
+        self._unit.wrote_events = True
 
     async def read_after(self, after: int, limit: int) -> list[Event]:
         """Events in seq order, up to the first still pending: passing it could skip it for

@@ -9,13 +9,13 @@ silently skipping a change.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from http import HTTPStatus
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from retail.kernel.events import Event
-from retail.kernel.http import ServiceClient, expect_ok, peer_client
+from retail.kernel.http import ServiceClient, Transports, expect_ok, peer_client
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
 from retail.products.domain import CategoryDeleted, StockLevel
@@ -33,8 +33,9 @@ class CategoriesDirectory:
     async def exists(self, category_id: str) -> bool:
         if not _ID.fullmatch(category_id):
             return False
-        response = await self._client.request("GET", f"/api/categories/{category_id}")
-        if response.status_code == httpx.codes.NOT_FOUND:
+        path = f"/api/categories/{category_id}"
+        response = await self._client.request("GET", path, idempotent=True)
+        if response.status_code == HTTPStatus.NOT_FOUND:
             return False
         expect_ok(response, self._client.peer)
         return True
@@ -80,6 +81,6 @@ def peer(
     settings: Settings,
     name: str,
     tokens: TokenCodec,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> ServiceClient:
     return peer_client(settings, name, tokens, transports)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from retail.kernel.events import EventLog
+from retail.kernel.events import EventLog, FeedCursors
 from retail.kernel.storage import Transaction
 from retail.products.domain import Product, ProductPage, ProductQuery
 
@@ -40,14 +40,6 @@ class DeletedCategories(Protocol):
     async def add(self, category_id: str) -> None: ...
 
     async def contains(self, category_id: str) -> bool: ...
-
-
-class FeedCursors(Protocol):
-    async def get(self, feed: str) -> int: ...
-
-    async def advance_from(self, feed: str, expected: int, seq: int) -> bool:
-        """Move the cursor only if it is still at `expected`: two processes following the
-        same feed cannot both apply one batch."""
 
 
 class StockHandOver(Protocol):

@@ -1,0 +1,216 @@
+"""Following a peer's feed: one follower for every service that keeps a copy of another's
+data (products <- inventory, categories; inventory <- products; search <- all three).
+
+The follower fetches with a long poll (`wait`), hands each batch to the service's
+`FeedTarget`, and backs off while the peer is away. A target applies a batch exactly once:
+`CursorTarget` does it for a unit of work with the kernel's cursor store, in one
+transaction that moves the cursor only from where it read it (`advance_from`), so several
+processes following one feed into one database never apply an event twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+from retail.kernel.errors import ServiceUnavailable
+from retail.kernel.events import Event, EventFeed, FeedCursors
+
+logger = logging.getLogger("retail.events")
+
+# How long one read of a peer's feed may be held open waiting for events (the feed caps it
+# at 25 s). The HTTP client's timeout is this plus HTTP_TIMEOUT_SECONDS.
+FEED_WAIT_SECONDS = 20.0
+# After a failed read: 0.1 s, doubling up to 5 s, until the peer answers again.
+FIRST_BACKOFF_SECONDS = 0.1
+MAX_BACKOFF_SECONDS = 5.0
+# Losing the cursor race repeatedly only happens on back ends that do not serialise writers.
+MAX_APPLY_ATTEMPTS = 5
+
+C = TypeVar("C")
+U = TypeVar("U", bound="CursorUnit")
+Batch = Sequence[tuple[int, C | None]]
+
+
+class FeedSource(Protocol):
+    """A peer's feed (the kernel's `ServiceClient`)."""
+
+    async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed: ...
+
+
+class FeedTarget(Protocol):
+    """The service's side of following a feed."""
+
+    async def load_cursor(self) -> int:
+        """The last seq applied."""
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        """Apply the events not applied yet and store the last seq, all in one transaction;
+        events at or below the stored seq are skipped (another process applied them)."""
+
+
+class CursorUnit(Protocol):
+    """A unit of work with the kernel's cursor store: what `CursorTarget` needs."""
+
+    @property
+    def cursors(self) -> FeedCursors: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None: ...
+
+
+async def read_cursor(uow: CursorUnit, feed: str) -> int:
+    async with uow:
+        return await uow.cursors.get(feed)
+
+
+# The change type is Any here: mypy cannot solve `C | None` against a union of changes
+# (inventory's ProductChange). The services' own signatures (`Batch[ProductChange]`) and
+# `CursorTarget[U, C]` keep the pairing checked.
+async def apply_batch(
+    uow: U, feed: str, batch: Batch[Any], apply_one: Callable[[U, Any], Awaitable[None]]
+) -> int:
+    """Apply the (seq, change) pairs past the stored cursor, with the cursor, in one
+    transaction; None stands for an event the service ignores. Returns how many were new."""
+    for _ in range(MAX_APPLY_ATTEMPTS):
+        applied = await _apply_once(uow, feed, batch, apply_one)
+        if applied is not None:
+            return applied
+    raise ServiceUnavailable(f"Another process keeps applying the {feed} feed")
+
+
+async def _apply_once(
+    uow: U, feed: str, batch: Batch[Any], apply_one: Callable[[U, Any], Awaitable[None]]
+) -> int | None:
+    async with uow:
+        cursor = await uow.cursors.get(feed)
+        fresh = [(seq, change) for seq, change in batch if seq > cursor]
+        if not fresh:
+            return 0
+        if not await uow.cursors.advance_from(feed, cursor, fresh[-1][0]):
+            return None  # another process moved the cursor meanwhile: read it again
+        for _, change in fresh:
+            if change is not None:
+                await apply_one(uow, change)
+        await uow.commit()
+    return len(fresh)
+
+
+@dataclass(frozen=True)
+class CursorTarget(Generic[U, C]):
+    """A `FeedTarget` over a service's units of work: `translate` turns events into the
+    service's changes (None for events it ignores), `apply_one` applies one change."""
+
+    feed: str
+    units: Callable[..., U]
+    translate: Callable[[Sequence[Event]], Batch[C]]
+    apply_one: Callable[[U, C], Awaitable[None]]
+
+    async def load_cursor(self) -> int:
+        return await read_cursor(self.units(readonly=True), self.feed)
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        await apply_batch(self.units(), self.feed, self.translate(events), self.apply_one)
+
+
+class Backoff:
+    """Capped exponential delays between failed reads, logged once per outage."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._next = FIRST_BACKOFF_SECONDS
+        self._failing = False
+
+    def failed(self, exc: Exception) -> float:
+        if not self._failing:
+            self._failing = True
+            logger.warning("feed %s: %s; retrying until it answers", self._name, exc)
+        delay, self._next = self._next, min(self._next * 2, MAX_BACKOFF_SECONDS)
+        return delay
+
+    def succeeded(self) -> None:
+        if self._failing:
+            logger.info("feed %s: answering again", self._name)
+        self._failing = False
+        self._next = FIRST_BACKOFF_SECONDS
+
+
+class FeedFollower:
+    """Follows one feed into one target. `min_interval` is the least time between two reads
+    that found nothing: a peer that holds the read (long polling) never makes it wait, one
+    that answers at once (an older version) is not read in a tight loop."""
+
+    def __init__(
+        self,
+        name: str,
+        source: FeedSource,
+        target: FeedTarget,
+        *,
+        min_interval: float = 0.5,
+        wait: float = FEED_WAIT_SECONDS,
+        batch_size: int = 500,
+    ) -> None:
+        self.name = name
+        self._source = source
+        self._target = target
+        self._min_interval = min_interval
+        self._wait = wait
+        self._batch = batch_size
+        self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # tests record delays
+
+    async def catch_up(self) -> int:
+        """Apply everything available now (no waiting); return how many events were read."""
+        applied = 0
+        cursor = await self._target.load_cursor()
+        while events := await self._read_and_apply(cursor, wait=0):
+            applied += len(events)
+            cursor = events[-1].seq
+        return applied
+
+    async def _read_and_apply(self, cursor: int, *, wait: float) -> list[Event]:
+        feed = await self._source.read_events(cursor, self._batch, wait=wait)
+        if feed.events:
+            await self._target.apply(feed.events)
+        return feed.events
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = Backoff(self.name)
+        while True:
+            started = loop.time()
+            try:
+                cursor = await self._target.load_cursor()  # another process may have moved it
+                applied = await self._read_and_apply(cursor, wait=self._wait)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep following; the peer may be restarting
+                await self._sleep(backoff.failed(exc))
+                continue
+            backoff.succeeded()
+            if not applied:  # a peer that answered at once with nothing is not asked again at once
+                await self._sleep(max(0.0, started + self._min_interval - loop.time()))
+
+
+@contextlib.asynccontextmanager
+async def following(*followers: FeedFollower) -> AsyncIterator[None]:
+    """Run followers in the background for the life of an app (use inside its lifespan)."""
+    tasks = [asyncio.create_task(f.run(), name=f"feed:{f.name}") for f in followers]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
