@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.orders.faulty_app import FAULTY_APP
 from tests.orders.processes import Processes, Shop, customer
 
 pytestmark = pytest.mark.e2e
@@ -78,7 +79,7 @@ async def test_orders_killed_right_after_reserving(tmp_path: Path) -> None:
     with Processes(tmp_path, FAST_RECOVERY) as processes:
         processes.start("products")
         processes.start("inventory")
-        processes.start("orders", ORDERS_FAULT_AFTER_RESERVE="exit")
+        processes.start("orders", app=FAULTY_APP)  # dies right after reserving
         shop = Shop(processes)
         product = await shop.product("Fragile", stock=5)
         with pytest.raises(httpx.TransportError):

@@ -30,7 +30,7 @@ from retail.orders.exceptions import (
     ReservationReleased,
     UnknownProduct,
 )
-from retail.orders.ports import Context
+from retail.orders.ports import OrdersDeps
 
 
 @dataclass
@@ -43,10 +43,16 @@ class State:
     # statuses another process commits just before our next conditional writes.
     number_collisions: int = 0
     moves_elsewhere: list[OrderStatus] = field(default_factory=list)
+    # Statements that looked for an order's key (complete, discard_for_order), matching or not.
+    key_lookups_by_order: int = 0
 
     def copy(self) -> State:
         return State(
-            dict(self.orders), dict(self.keys), self.number_collisions, self.moves_elsewhere
+            dict(self.orders),
+            dict(self.keys),
+            self.number_collisions,
+            self.moves_elsewhere,
+            self.key_lookups_by_order,
         )
 
 
@@ -147,6 +153,7 @@ class FakeIdempotency:
         self._state.keys[(record.user_id, record.key)] = record
 
     async def complete(self, order_id: str, outcome: Outcome) -> None:
+        self._state.key_lookups_by_order += 1
         for where, record in self._state.keys.items():
             if record.order_id == order_id and record.outcome is None:
                 self._state.keys[where] = replace(record, outcome=outcome)
@@ -155,6 +162,7 @@ class FakeIdempotency:
         self._state.keys.pop((user_id, key), None)
 
     async def discard_for_order(self, order_id: str) -> None:
+        self._state.key_lookups_by_order += 1
         for where in [w for w, r in self._state.keys.items() if r.order_id == order_id]:
             del self._state.keys[where]
 
@@ -295,7 +303,7 @@ class Clock:
 
 @dataclass
 class World:
-    """One fake database and the two fake peers; `context()` is one request's view."""
+    """One fake database and the two fake peers; `deps()` is what the use cases take."""
 
     state: State
     catalog: FakeCatalog
@@ -303,7 +311,8 @@ class World:
     clock: Clock
     policy: Policy = field(default_factory=lambda: Policy(idempotency_wait_seconds=1.0))
 
-    def context(self) -> Context:
-        return Context(
-            FakeUnitOfWork(self.state), self.catalog, self.inventory, self.policy, self.clock
-        )
+    def units(self, *, readonly: bool = False) -> FakeUnitOfWork:
+        return FakeUnitOfWork(self.state)
+
+    def deps(self) -> OrdersDeps:
+        return OrdersDeps(self.units, self.catalog, self.inventory, self.policy, self.clock)

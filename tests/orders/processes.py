@@ -8,6 +8,7 @@ nothing here needs categories.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -24,6 +25,12 @@ from tests.e2e.harness import free_ports, stop, system_env, wait_until_ready
 from tests.support import SECRET
 
 SERVICES = ("categories", "products", "inventory", "orders")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+# What `retail serve` gives uvicorn besides the app and the port.
+UVICORN_AS_SERVE = [
+    *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"),
+    *("--timeout-keep-alive", "65", "--timeout-graceful-shutdown", "5"),
+]
 POLL_SECONDS = 0.1
 # Generous: the machine running the tests may be busy with other work.
 EVENTUALLY_SECONDS = 90.0
@@ -52,10 +59,18 @@ class Processes:
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
-    def start(self, service: str, *, workers: int = 1, **env: str) -> None:
+    def start(self, service: str, *, workers: int = 1, app: str | None = None, **env: str) -> None:
+        """`retail serve <service>`; or, given `app` (a test-only factory such as
+        `tests.orders.faulty_app:create_app`), that app on the service's port."""
         environment = system_env(self.data_dir, self.ports, **{**self.extra_env, **env})
-        command = [sys.executable, "-m", "retail", "serve", service]
-        command += ["--port", str(self.ports[service]), "--workers", str(workers)]
+        port = ["--port", str(self.ports[service]), "--workers", str(workers)]
+        if app is None:
+            command = [sys.executable, "-m", "retail", "serve", service, *port]
+        else:
+            environment["PYTHONPATH"] = os.pathsep.join(
+                filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")])
+            )
+            command = [sys.executable, "-m", "uvicorn", app, "--factory", *port, *UVICORN_AS_SERVE]
         process = subprocess.Popen(command, env=environment)
         self.running[service] = process
         wait_until_ready([self.url(service)], process)

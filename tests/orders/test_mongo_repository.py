@@ -16,9 +16,9 @@ from pymongo.errors import DuplicateKeyError
 from retail.kernel.mongo import Database, MongoStore
 from retail.orders.adapters.mongo import INDEXES, OrdersMongoUnitOfWork
 from retail.orders.config import OrdersSettings
-from retail.orders.dependencies import Units
 from retail.orders.domain import Failure
 from retail.orders.exceptions import OrderNumberTaken
+from retail.orders.ports import Units
 from tests.orders.test_repository_contract import T0, a_key, add_keys, an_order, store
 from tests.support import make_settings, mongodb_requested, nx_defect
 

@@ -15,8 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from retail.kernel.security import Principal
-from retail.orders import placing
-from retail.orders.dependencies import Units
+from retail.orders import service
 from retail.orders.domain import (
     CatalogEntry,
     Failure,
@@ -30,7 +29,7 @@ from retail.orders.domain import (
     SkippedItem,
 )
 from retail.orders.exceptions import IdempotencyKeyTaken, OrderNumberTaken
-from retail.orders.ports import Context
+from retail.orders.ports import OrdersDeps, Units
 from tests.orders.conftest import Processes
 from tests.orders.fakes import FakeCatalog, FakeInventory
 
@@ -392,8 +391,11 @@ async def test_concurrent_placements_with_one_key_store_one_order(processes: Pro
     request = OrderRequest((LineRequest("pen", 1),), "1 Main St")
 
     async def place(units: Units) -> Order:
-        ctx = Context(units(), catalog, inventory, reads=units(readonly=True))
-        return await placing.place_order(ctx, Principal("alice", "customer"), request, "k1")
+        deps = OrdersDeps(units, catalog, inventory)
+        alice = Principal("alice", "customer")
+        return await service.place_order(
+            deps, customer=alice, request=request, idempotency_key="k1"
+        )
 
     results = await asyncio.gather(
         *(place(processes.one if n % 2 else processes.two) for n in range(6))

@@ -12,7 +12,7 @@ import pytest
 
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.security import Principal
-from retail.orders import lifecycle, placing, reordering, saga, service
+from retail.orders import service
 from retail.orders.domain import (
     MAX_LINES,
     TRANSITIONS,
@@ -34,8 +34,8 @@ from retail.orders.exceptions import (
     ReplayedFailure,
     UnknownProduct,
 )
-from retail.orders.idempotency import claim_for
-from retail.orders.recovery import RecoveryReport, recover
+from retail.orders.service import RecoveryReport, placing, recover, saga
+from retail.orders.service.idempotency import claim_for
 from tests.orders.fakes import Clock, FakeCatalog, FakeInventory, State, World
 
 ALICE = Principal("alice", "customer")
@@ -65,7 +65,9 @@ def asking(*lines: tuple[str, int], address: str = "1 Main St, Springfield") -> 
 async def place(
     world: World, *lines: tuple[str, int], who: Principal = ALICE, key: str | None = None
 ) -> Order:
-    return await placing.place_order(world.context(), who, asking(*lines), key)
+    return await service.place_order(
+        world.deps(), customer=who, request=asking(*lines), idempotency_key=key
+    )
 
 
 # --- placing ---------------------------------------------------------------------------
@@ -105,7 +107,7 @@ async def test_totals_are_exact_with_one_rounding_per_line(world: World) -> None
 async def test_an_order_snapshots_the_catalogue(world: World) -> None:
     order = await place(world, ("lamp", 2))
     world.catalog.entries["lamp"] = replace(LAMP, title="Lamp v2", price_cents=9999, tax_bp=0)
-    stored = await service.visible_order(world.context().uow, ALICE, order.id)
+    stored = await service.get_order(world.deps(), viewer=ALICE, order_id=order.id)
     assert stored.lines[0] == replace(stored.lines[0], title="Desk lamp", unit_price_cents=2490)
     assert stored.lines[0].tax_bp == 2000
     assert stored.total_cents == 2 * 2490 + 996
@@ -163,7 +165,7 @@ async def test_inventory_down_fails_the_order_and_keeps_the_release_due(world: W
     assert (order.status, order.release_due) == ("failed", True)
     world.inventory.down = False
     world.clock.advance(seconds=31)
-    report = await recover(world.context(), batch=10)
+    report = await recover(world.deps(), batch=10)
     assert report.released == 1
     assert world.state.orders[order.id].release_due is False
     assert order.id in world.inventory.released
@@ -183,16 +185,33 @@ async def test_failed_orders_are_hidden_from_the_customer_by_default(world: Worl
     kept = await place(world, ("pen", 1))
     with pytest.raises(InsufficientStock):
         await place(world, ("lamp", 9))
-    uow = world.context().uow
-    mine = await service.list_orders(uow, ALICE, status=None, offset=0, limit=10)
+    deps = world.deps()
+    mine = await service.list_orders(deps, viewer=ALICE, status=None, offset=0, limit=10)
     assert [o.id for o in mine.items] == [kept.id]
-    failed = await service.list_orders(uow, ALICE, status="failed", offset=0, limit=10)
+    failed = await service.list_orders(deps, viewer=ALICE, status="failed", offset=0, limit=10)
     assert failed.total == 1
-    everything = await service.list_orders(uow, ADMIN, status=None, offset=0, limit=10)
+    everything = await service.list_orders(deps, viewer=ADMIN, status=None, offset=0, limit=10)
     assert everything.total == 2
 
 
 # --- idempotency -----------------------------------------------------------------------
+
+
+async def test_an_order_without_a_key_never_looks_for_one(world: World) -> None:
+    """The saga's settling transactions skip the key's statement when the request had no
+    key (issue 12: one statement less per order); with a key they store its answer."""
+    await place(world, ("pen", 1))
+    with pytest.raises(InsufficientStock):
+        await place(world, ("lamp", 9))
+    world.inventory.down = True
+    with pytest.raises(ServiceUnavailable):
+        await place(world, ("pen", 1))
+    assert world.state.key_lookups_by_order == 0
+    world.inventory.down = False
+    await place(world, ("pen", 1), key="k1")
+    assert world.state.key_lookups_by_order == 1
+    [record] = world.state.keys.values()
+    assert record.outcome is not None
 
 
 async def test_the_same_key_and_body_answers_the_first_order(world: World) -> None:
@@ -206,7 +225,7 @@ async def test_the_same_key_and_body_answers_the_first_order(world: World) -> No
 
 async def test_the_first_answer_stays_the_answer_after_the_order_moved_on(world: World) -> None:
     first = await place(world, ("pen", 2), key="k1")
-    await lifecycle.cancel_order(world.context(), ALICE, first.id)
+    await service.cancel_order(world.deps(), caller=ALICE, order_id=first.id)
     assert await place(world, ("pen", 2), key="k1") == first
 
 
@@ -215,7 +234,9 @@ async def test_the_same_key_with_another_body_is_refused(world: World) -> None:
     with pytest.raises(IdempotencyKeyReused):
         await place(world, ("pen", 3), key="k1")
     with pytest.raises(IdempotencyKeyReused):
-        await reordering.reorder(world.context(), ALICE, "any", None, "k1")
+        await service.reorder(
+            world.deps(), caller=ALICE, source_id="any", shipping_address=None, idempotency_key="k1"
+        )
     assert len(world.state.orders) == 1
 
 
@@ -257,10 +278,10 @@ async def test_concurrent_requests_with_one_key_make_one_order(world: World) -> 
 
 async def test_a_key_still_in_flight_is_a_409_after_the_wait(world: World) -> None:
     world.policy = Policy(idempotency_wait_seconds=0)
-    ctx = world.context()
+    deps = world.deps()
     claim = claim_for(ALICE.user_id, "k1", "place", asking(("pen", 1)).fingerprint())
     lines = placing.snapshot_lines(asking(("pen", 1)).lines, world.catalog.entries)
-    await saga.open_order(ctx, saga.draft_order(ctx, "alice", lines, "x"), claim)
+    await saga.open_order(deps, saga.draft_order(deps, "alice", lines, "x"), claim)
     with pytest.raises(IdempotentRequestInProgress) as raised:
         await place(world, ("pen", 1), key="k1")
     assert raised.value.headers == {"Retry-After": "1"}
@@ -273,7 +294,7 @@ async def test_keys_expire_after_their_time_to_live(world: World) -> None:
     assert second.id != first.id
     await place(world, ("pen", 1), key="k2")
     world.clock.advance(hours=25)
-    assert (await recover(world.context(), batch=10)).purged_keys == 2
+    assert (await recover(world.deps(), batch=10)).purged_keys == 2
     assert world.state.keys == {}
 
 
@@ -282,22 +303,22 @@ async def test_keys_expire_after_their_time_to_live(world: World) -> None:
 
 async def crashed_after_reserving(world: World, *lines: tuple[str, int], key: str) -> Order:
     """What a process leaves when it dies between reserving and confirming."""
-    ctx = world.context()
+    deps = world.deps()
     request = asking(*lines)
     claim = claim_for(ALICE.user_id, key, "place", request.fingerprint())
     draft = saga.draft_order(
-        ctx, "alice", placing.snapshot_lines(request.lines, world.catalog.entries), "x"
+        deps, "alice", placing.snapshot_lines(request.lines, world.catalog.entries), "x"
     )
-    order = await saga.open_order(ctx, draft, claim)
+    order = await saga.open_order(deps, draft, claim)
     await world.inventory.reserve(order.reservation_id, order.reservation_lines())
     return order
 
 
 async def test_recovery_confirms_a_reserved_order_after_the_grace(world: World) -> None:
     order = await crashed_after_reserving(world, ("lamp", 2), key="k1")
-    assert await recover(world.context(), batch=10) == RecoveryReport()
+    assert await recover(world.deps(), batch=10) == RecoveryReport()
     world.clock.advance(seconds=31)
-    assert (await recover(world.context(), batch=10)).confirmed == 1
+    assert (await recover(world.deps(), batch=10)).confirmed == 1
     assert world.state.orders[order.id].status == "confirmed"
     assert world.inventory.stock["lamp"] == 3
     replayed = await place(world, ("lamp", 2), key="k1")
@@ -305,12 +326,12 @@ async def test_recovery_confirms_a_reserved_order_after_the_grace(world: World) 
 
 
 async def test_recovery_fails_and_releases_what_cannot_be_reserved(world: World) -> None:
-    ctx = world.context()
+    deps = world.deps()
     lines = placing.snapshot_lines(asking(("lamp", 2)).lines, world.catalog.entries)
-    order = await saga.open_order(ctx, saga.draft_order(ctx, "alice", lines, "x"), None)
+    order = await saga.open_order(deps, saga.draft_order(deps, "alice", lines, "x"), None)
     world.inventory.stock["lamp"] = 1
     world.clock.advance(seconds=31)
-    report = await recover(world.context(), batch=10)
+    report = await recover(world.deps(), batch=10)
     assert (report.failed, report.released) == (1, 0)
     assert world.state.orders[order.id].status == "failed"
     assert world.inventory.release_calls == [order.id]  # fenced: a late reserve cannot win
@@ -320,11 +341,11 @@ async def test_recovery_waits_for_inventory(world: World) -> None:
     order = await crashed_after_reserving(world, ("pen", 1), key="k1")
     world.inventory.down = True
     world.clock.advance(seconds=31)
-    assert (await recover(world.context(), batch=10)).deferred == 1
-    assert (await recover(world.context(), batch=10)).deferred == 0  # leased: not yet again
+    assert (await recover(world.deps(), batch=10)).deferred == 1
+    assert (await recover(world.deps(), batch=10)).deferred == 0  # leased: not yet again
     world.inventory.down = False
     world.clock.advance(seconds=31)
-    assert (await recover(world.context(), batch=10)).confirmed == 1
+    assert (await recover(world.deps(), batch=10)).confirmed == 1
     assert world.state.orders[order.id].status == "confirmed"
 
 
@@ -333,7 +354,7 @@ async def test_concurrent_recovery_passes_claim_each_order_once(world: World) ->
         await crashed_after_reserving(world, ("pen", 1), key=f"k{n}")
     world.inventory.reserve_calls.clear()
     world.clock.advance(seconds=31)
-    reports = await asyncio.gather(*(recover(world.context(), batch=10) for _ in range(3)))
+    reports = await asyncio.gather(*(recover(world.deps(), batch=10) for _ in range(3)))
     assert sum(r.confirmed for r in reports) == 4
     assert len(world.inventory.reserve_calls) == 4
     assert {o.status for o in world.state.orders.values()} == {"confirmed"}
@@ -349,7 +370,9 @@ async def test_reorder_uses_todays_prices_and_lists_what_it_skipped(world: World
     del world.catalog.entries["gone"]
     world.catalog.entries["pen"] = replace(PEN, price_cents=40)
     world.inventory.stock["lamp"] = 2
-    again = await reordering.reorder(world.context(), ALICE, past.id, None, None)
+    again = await service.reorder(
+        world.deps(), caller=ALICE, source_id=past.id, shipping_address=None, idempotency_key=None
+    )
     assert again.status == "confirmed"
     assert [(line.product_id, line.unit_price_cents, line.quantity) for line in again.lines] == [
         ("pen", 40, 3)
@@ -369,7 +392,13 @@ async def test_reorder_of_nothing_available_is_a_409(world: World) -> None:
     past = await place(world, ("lamp", 1))
     del world.catalog.entries["lamp"]
     with pytest.raises(NothingToReorder) as raised:
-        await reordering.reorder(world.context(), ALICE, past.id, None, None)
+        await service.reorder(
+            world.deps(),
+            caller=ALICE,
+            source_id=past.id,
+            shipping_address=None,
+            idempotency_key=None,
+        )
     assert raised.value.details == {
         "skipped_items": [
             {"product_id": "lamp", "title": "Desk lamp", "quantity": 1, "reason": "unavailable"}
@@ -382,19 +411,39 @@ async def test_reorder_with_every_line_short_fails_its_order(world: World) -> No
     past = await place(world, ("lamp", 3), ("pen", 1))
     world.inventory.stock.update(lamp=0, pen=0)
     with pytest.raises(NothingToReorder):
-        await reordering.reorder(world.context(), ALICE, past.id, "2 Elm St", "k1")
+        await service.reorder(
+            world.deps(),
+            caller=ALICE,
+            source_id=past.id,
+            shipping_address="2 Elm St",
+            idempotency_key="k1",
+        )
     attempt = next(o for o in world.state.orders.values() if o.id != past.id)
     assert attempt.status == "failed"
     with pytest.raises(ReplayedFailure) as replayed:
-        await reordering.reorder(world.context(), ALICE, past.id, "2 Elm St", "k1")
+        await service.reorder(
+            world.deps(),
+            caller=ALICE,
+            source_id=past.id,
+            shipping_address="2 Elm St",
+            idempotency_key="k1",
+        )
     assert replayed.value.error_code == "NOTHING_TO_REORDER"
 
 
 async def test_only_the_owner_or_an_admin_may_reorder(world: World) -> None:
     past = await place(world, ("pen", 1))
     with pytest.raises(OrderNotFound):
-        await reordering.reorder(world.context(), BOB, past.id, None, None)
-    for_alice = await reordering.reorder(world.context(), ADMIN, past.id, "Desk 4", None)
+        await service.reorder(
+            world.deps(), caller=BOB, source_id=past.id, shipping_address=None, idempotency_key=None
+        )
+    for_alice = await service.reorder(
+        world.deps(),
+        caller=ADMIN,
+        source_id=past.id,
+        shipping_address="Desk 4",
+        idempotency_key=None,
+    )
     assert (for_alice.user_id, for_alice.shipping_address) == ("alice", "Desk 4")
 
 
@@ -414,12 +463,12 @@ async def in_status(world: World, status: OrderStatus) -> Order:
 
 async def test_the_owner_cancels_and_the_stock_goes_back(world: World) -> None:
     order = await place(world, ("lamp", 2))
-    cancelled = await lifecycle.cancel_order(world.context(), ALICE, order.id)
+    cancelled = await service.cancel_order(world.deps(), caller=ALICE, order_id=order.id)
     assert (cancelled.status, cancelled.release_due) == ("cancelled", False)
     assert world.state.orders[order.id] == cancelled
     assert world.inventory.stock["lamp"] == 5
     with pytest.raises(InvalidStatusTransition):
-        await lifecycle.cancel_order(world.context(), ALICE, order.id)
+        await service.cancel_order(world.deps(), caller=ALICE, order_id=order.id)
 
 
 @pytest.mark.parametrize(
@@ -441,10 +490,12 @@ async def test_who_may_cancel_when(
     order = await in_status(world, status)
     if (admin_may if who.is_admin else owner_may) is False:
         with pytest.raises(InvalidStatusTransition):
-            await lifecycle.cancel_order(world.context(), who, order.id)
+            await service.cancel_order(world.deps(), caller=who, order_id=order.id)
         assert world.state.orders[order.id].status == status
         return
-    assert (await lifecycle.cancel_order(world.context(), who, order.id)).status == "cancelled"
+    assert (
+        await service.cancel_order(world.deps(), caller=who, order_id=order.id)
+    ).status == "cancelled"
     assert world.inventory.stock["lamp"] == 5
     assert world.inventory.held() == {}
 
@@ -452,34 +503,34 @@ async def test_who_may_cancel_when(
 async def test_another_customer_cannot_see_or_cancel_an_order(world: World) -> None:
     order = await place(world, ("pen", 1))
     with pytest.raises(OrderNotFound):
-        await service.visible_order(world.context().uow, BOB, order.id)
+        await service.get_order(world.deps(), viewer=BOB, order_id=order.id)
     with pytest.raises(OrderNotFound):
-        await lifecycle.cancel_order(world.context(), BOB, order.id)
+        await service.cancel_order(world.deps(), caller=BOB, order_id=order.id)
     assert world.state.orders[order.id].status == "confirmed"
 
 
 async def test_a_cancel_while_inventory_is_down_releases_later(world: World) -> None:
     order = await place(world, ("lamp", 2))
     world.inventory.down = True
-    cancelled = await lifecycle.cancel_order(world.context(), ALICE, order.id)
+    cancelled = await service.cancel_order(world.deps(), caller=ALICE, order_id=order.id)
     assert (cancelled.status, cancelled.release_due) == ("cancelled", True)
     world.inventory.down = False
-    assert (await recover(world.context(), batch=10)).released == 0  # ours first: leased
+    assert (await recover(world.deps(), batch=10)).released == 0  # ours first: leased
     world.clock.advance(seconds=31)
-    assert (await recover(world.context(), batch=10)).released == 1
+    assert (await recover(world.deps(), batch=10)).released == 1
     assert world.inventory.stock["lamp"] == 5
 
 
 async def test_an_order_cancelled_while_being_placed_stays_cancelled(world: World) -> None:
-    ctx = world.context()
+    deps = world.deps()
     lines = placing.snapshot_lines(asking(("lamp", 2)).lines, world.catalog.entries)
-    order = await saga.open_order(ctx, saga.draft_order(ctx, "alice", lines, "x"), None)
-    await lifecycle.cancel_order(world.context(), ALICE, order.id)
-    assert await saga.try_reserve(ctx, order) is not None  # the release fenced it
+    order = await saga.open_order(deps, saga.draft_order(deps, "alice", lines, "x"), None)
+    await service.cancel_order(world.deps(), caller=ALICE, order_id=order.id)
+    assert await saga.try_reserve(deps, order) is not None  # the release fenced it
     assert world.inventory.stock["lamp"] == 5
     world.inventory.released.clear()
-    assert await saga.try_reserve(ctx, order) is None  # had the reserve come first...
-    assert (await saga.confirm(ctx, order)).status == "cancelled"  # ...cancel still wins
+    assert await saga.try_reserve(deps, order) is None  # had the reserve come first...
+    assert (await saga.confirm(deps, order)).status == "cancelled"  # ...cancel still wins
 
 
 @pytest.mark.parametrize(("current", "new"), list(product(STATUSES, STATUSES)))
@@ -488,7 +539,7 @@ async def test_the_transition_table(world: World, current: OrderStatus, new: Ord
     allowed = new in TRANSITIONS[current]
     if not allowed:
         with pytest.raises(InvalidStatusTransition) as raised:
-            await lifecycle.change_status(world.context(), ADMIN, order.id, new)
+            await service.change_status(world.deps(), admin=ADMIN, order_id=order.id, new=new)
         assert raised.value.details == {
             "from": current,
             "to": new,
@@ -496,7 +547,7 @@ async def test_the_transition_table(world: World, current: OrderStatus, new: Ord
         }
         assert world.state.orders[order.id].status == current
         return
-    changed = await lifecycle.change_status(world.context(), ADMIN, order.id, new)
+    changed = await service.change_status(world.deps(), admin=ADMIN, order_id=order.id, new=new)
     assert changed.status == world.state.orders[order.id].status == new
     holds = new in {"confirmed", "processing", "shipped", "delivered"}
     assert world.inventory.held() == ({"lamp": 2} if holds else {})
@@ -506,7 +557,7 @@ async def test_of_two_admins_racing_only_one_wins(world: World) -> None:
     order = await in_status(world, "confirmed")
     world.state.moves_elsewhere = ["processing"]  # the other admin commits first
     with pytest.raises(InvalidStatusTransition) as raised:
-        await lifecycle.change_status(world.context(), ADMIN, order.id, "processing")
+        await service.change_status(world.deps(), admin=ADMIN, order_id=order.id, new="processing")
     assert raised.value.details is not None
     assert raised.value.details["from"] == "processing"
     assert world.state.orders[order.id].status == "processing"
@@ -516,8 +567,8 @@ async def test_a_cancel_racing_a_status_change_rechecks_the_new_status(world: Wo
     order = await in_status(world, "confirmed")
     world.state.moves_elsewhere = ["processing"]
     with pytest.raises(InvalidStatusTransition):  # the customer may not cancel processing
-        await lifecycle.cancel_order(world.context(), ALICE, order.id)
+        await service.cancel_order(world.deps(), caller=ALICE, order_id=order.id)
     world.state.moves_elsewhere = ["shipped"]  # shipped while the admin was cancelling
     with pytest.raises(InvalidStatusTransition):
-        await lifecycle.cancel_order(world.context(), ADMIN, order.id)
+        await service.cancel_order(world.deps(), caller=ADMIN, order_id=order.id)
     assert world.inventory.held() == {"lamp": 2}  # a shipped order keeps its stock

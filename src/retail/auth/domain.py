@@ -8,14 +8,12 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
 
 from retail.kernel.money import line_tax_cents
+from retail.kernel.pagination import Page as Page  # one Page for every service
 from retail.kernel.security import Role
-
-T = TypeVar("T")
 
 MIN_PASSWORD_CHARS = 8
 # bcrypt reads at most 72 bytes; a longer password would be silently truncated, so refuse it.
@@ -27,12 +25,6 @@ MAX_EMAIL_CHARS = 254
 MAX_CART_QUANTITY = 100
 MAX_CART_LINES = 50
 MAX_PRODUCT_ID_CHARS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
 
 
 @dataclass(slots=True)

@@ -6,9 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
-T = TypeVar("T")
+from retail.kernel.pagination import Page as Page  # one Page for every service
 
 MovementKind = Literal["initial", "admin_set", "reservation", "release"]
 ReservationStatus = Literal["reserved", "released"]
@@ -20,12 +20,6 @@ PRODUCTS_SET_REASON = "set via products"
 RESERVED_REASON = "reserved for order"
 RELEASED_REASON = "released from order"
 PRODUCTS_ACTOR = "service:products"
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
 
 
 @dataclass(slots=True)

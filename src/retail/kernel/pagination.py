@@ -1,14 +1,23 @@
-"""`page` (from 1) and `limit` (1..100) as one dependency, and the page arithmetic."""
+"""`page` (from 1) and `limit` (1..100) as one dependency, the page arithmetic, and `Page`:
+one page of a list with the total, what every service's repositories answer."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    total: int
 
 
 @dataclass(frozen=True, slots=True)

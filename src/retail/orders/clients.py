@@ -8,20 +8,14 @@ treats like an outage: it cannot know whether stock is held, so it releases.
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Sequence
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from retail.kernel.errors import AppError
-from retail.kernel.http import PeerError, ServiceClient, expect_ok
+from retail.kernel.http import PeerError, PeerResponse, ServiceClient, expect_ok
 from retail.orders.domain import CatalogEntry, LineRequest
 from retail.orders.exceptions import InsufficientStock, ReservationReleased, UnknownProduct
-from retail.orders.ports import StockReservations
-
-logger = logging.getLogger("retail.orders.clients")
 
 LOOKUP_PATH = "/internal/products/lookup"
 RESERVATIONS_PATH = "/internal/reservations"
@@ -39,6 +33,8 @@ class _LookupItem(BaseModel):
     title: str
     price_cents: int
     tax_bp: int
+    # An inactive product is withdrawn from sale: to us it is as if it were not there.
+    is_active: bool = True
 
 
 class _LookupResult(BaseModel):
@@ -63,7 +59,9 @@ class ProductsCatalog:
 
     async def lookup(self, product_ids: Sequence[str]) -> dict[str, CatalogEntry]:
         wanted = list(dict.fromkeys(product_ids))
-        response = await self._client.request("POST", LOOKUP_PATH, json={"ids": wanted})
+        response = await self._client.request(
+            "POST", LOOKUP_PATH, json={"ids": wanted}, idempotent=True
+        )
         expect_ok(response, self._client.peer)
         try:
             found = _LookupResult.model_validate_json(response.content)
@@ -72,7 +70,7 @@ class ProductsCatalog:
         return {
             item.id: CatalogEntry(item.id, item.title, item.price_cents, item.tax_bp)
             for item in found.products
-            if item.id in wanted
+            if item.id in wanted and item.is_active
         }
 
 
@@ -87,17 +85,19 @@ class InventoryReservations:
             "order_id": reservation_id,
             "lines": [{"product_id": line.product_id, "quantity": line.quantity} for line in lines],
         }
-        response = await self._client.request("POST", RESERVATIONS_PATH, json=body)
+        # Keyed by the reservation id: inventory answers a repeat as the first call.
+        response = await self._client.request("POST", RESERVATIONS_PATH, json=body, idempotent=True)
         if response.status_code in (409, 422):
             raise _refusal(response)
         expect_ok(response, self._client.peer)
 
     async def release(self, reservation_id: str) -> None:
         path = f"{RESERVATIONS_PATH}/{reservation_id}/release"
-        expect_ok(await self._client.request("POST", path), self._client.peer)
+        response = await self._client.request("POST", path, idempotent=True)
+        expect_ok(response, self._client.peer)
 
 
-def _refusal(response: httpx.Response) -> AppError:
+def _refusal(response: PeerResponse) -> AppError:
     try:
         error = _ErrorBody.model_validate_json(response.content)
     except ValidationError:
@@ -106,20 +106,3 @@ def _refusal(response: httpx.Response) -> AppError:
     if refusal is None:
         return PeerError(f"The inventory service answered {response.status_code}")
     return refusal(error.message or None, details=error.details)
-
-
-class ExitAfterReserve:
-    """Fault injection for the end-to-end tests (ORDERS_FAULT_AFTER_RESERVE=exit): the process
-    dies the moment a reservation succeeded, before the order is confirmed, as a crash
-    would. Recovery must then confirm the order. Never wired in production."""
-
-    def __init__(self, inner: StockReservations) -> None:
-        self._inner = inner
-
-    async def reserve(self, reservation_id: str, lines: Sequence[LineRequest]) -> None:
-        await self._inner.reserve(reservation_id, lines)
-        logger.warning("fault injection: exiting after reserving %s", reservation_id)
-        os._exit(1)
-
-    async def release(self, reservation_id: str) -> None:
-        await self._inner.release(reservation_id)

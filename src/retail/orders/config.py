@@ -1,5 +1,5 @@
 from datetime import timedelta
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -17,7 +17,7 @@ class OrdersSettings(Settings):
     pending_grace_seconds: float = Field(30.0, gt=0)
     recovery_interval_seconds: float = Field(5.0, gt=0)
     recovery_batch_size: int = Field(50, ge=1, le=1000)
-    # Off in tests that drive recovery by hand through `app.state.recovery`.
+    # Off in tests that drive recovery by hand (`service.recover(app.state.deps, ...)`).
     recover_pending: bool = True
 
     # Idempotency keys are kept at least a day (clients retry across restarts and outages).
@@ -26,10 +26,6 @@ class OrdersSettings(Settings):
     idempotency_wait_seconds: float = Field(5.0, ge=0, le=60)
     reorder_max_attempts: int = Field(5, ge=1, le=50)
 
-    # Test-only fault injection: `exit` ends the process right after a reservation succeeded,
-    # before the order is confirmed. Ignored when RETAIL_ENV=production.
-    orders_fault_after_reserve: Literal["exit"] | None = None
-
     def policy(self) -> Policy:
         return Policy(
             pending_grace=timedelta(seconds=self.pending_grace_seconds),
@@ -37,6 +33,3 @@ class OrdersSettings(Settings):
             idempotency_wait_seconds=self.idempotency_wait_seconds,
             reorder_max_attempts=self.reorder_max_attempts,
         )
-
-    def fault_after_reserve(self) -> bool:
-        return self.orders_fault_after_reserve == "exit" and self.retail_env != "production"

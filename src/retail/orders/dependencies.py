@@ -1,6 +1,5 @@
-"""`Annotated` dependencies: units of work, the saga's context, the Idempotency-Key header,
-and loading an order the caller may see (or 404). The unit of work is of whichever back end
-the kernel opened."""
+"""`Annotated` dependencies: the use cases' `OrdersDeps`, the Idempotency-Key header, and
+loading an order the caller may see (or 404)."""
 
 from __future__ import annotations
 
@@ -9,26 +8,21 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from retail.kernel.security import CurrentUser
-from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 from retail.orders import service
 from retail.orders.domain import Order
-from retail.orders.ports import Context, UnitOfWork
-
-Units = UnitOfWorkFactory[UnitOfWork]
+from retail.orders.ports import OrdersDeps
 
 # Dependencies are `async def` even where they do not await: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop per request for nothing.
 
-UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
+
+async def orders_deps(request: Request) -> OrdersDeps:
+    """Built once in the lifespan; the use cases open their own units of work from it."""
+    deps: OrdersDeps = request.app.state.deps
+    return deps
 
 
-async def saga_context(request: Request, uow: UoW, reads: ReadUoW) -> Context:
-    state = request.app.state
-    return Context(uow, state.catalog, state.stock, state.policy, reads=reads)
-
-
-SagaContext = Annotated[Context, Depends(saga_context)]
+Deps = Annotated[OrdersDeps, Depends(orders_deps)]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -43,8 +37,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-async def visible_order(order_id: str, viewer: CurrentUser, uow: ReadUoW) -> Order:
-    return await service.visible_order(uow, viewer, order_id)
+async def visible_order(order_id: str, viewer: CurrentUser, deps: Deps) -> Order:
+    return await service.get_order(deps, viewer=viewer, order_id=order_id)
 
 
 VisibleOrder = Annotated[Order, Depends(visible_order)]

@@ -7,11 +7,10 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal
 
 from retail.kernel.money import line_tax_cents
-
-T = TypeVar("T")
+from retail.kernel.pagination import Page as Page  # one Page for every service
 
 OrderStatus = Literal[
     "pending", "confirmed", "processing", "shipped", "delivered", "cancelled", "failed"
@@ -54,12 +53,6 @@ def new_order_number() -> str:
     bits = secrets.randbits(40)
     chars = "".join(_CROCKFORD[(bits >> shift) & 31] for shift in range(35, -1, -5))
     return f"RP-{chars[:4]}-{chars[4:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -14,22 +13,28 @@ from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
 from retail.kernel.http import peer_client
-from retail.kernel.storage import Adapters
-from retail.orders.adapters.mongo import INDEXES, OrdersMongoUnitOfWork
+from retail.kernel.storage import Adapters, MongoAdapter
 from retail.orders.adapters.sql import OrdersUnitOfWork
-from retail.orders.clients import ExitAfterReserve, InventoryReservations, ProductsCatalog
+from retail.orders.clients import InventoryReservations, ProductsCatalog
 from retail.orders.config import OrdersSettings
-from retail.orders.dependencies import Units
-from retail.orders.ports import Context, ProductCatalog, StockReservations, UnitOfWork
-from retail.orders.recovery import keep_recovering
+from retail.orders.ports import OrdersDeps, UnitOfWork
 from retail.orders.router import router
+from retail.orders.service import keep_recovering
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
+    """Called only on MongoDB: a service on SQL never imports PyMongo (docs/architecture.md)."""
+    from retail.orders.adapters import mongo
+
+    return MongoAdapter(mongo.OrdersMongoUnitOfWork, mongo.INDEXES)
+
+
 ADAPTERS: Adapters[UnitOfWork] = Adapters(
     sql=OrdersUnitOfWork,
     migrations=MIGRATIONS,
-    mongo=OrdersMongoUnitOfWork,
-    indexes=INDEXES,
+    mongo=_mongo_adapter,
 )
 
 
@@ -44,14 +49,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         products = peer_client(settings, "products", app.state.tokens, transports)
         inventory = peer_client(settings, "inventory", app.state.tokens, transports)
-        stock: StockReservations = InventoryReservations(inventory)
-        if settings.fault_after_reserve():
-            stock = ExitAfterReserve(stock)
-        app.state.catalog = ProductsCatalog(products)
-        app.state.stock = stock
-        app.state.policy = settings.policy()
-        app.state.recovery = partial(
-            recovery_context, app.state.unit_of_work, app.state.catalog, stock, settings
+        app.state.deps = OrdersDeps(
+            units=app.state.unit_of_work,
+            catalog=ProductsCatalog(products),
+            stock=InventoryReservations(inventory),
+            policy=settings.policy(),
         )
         app.state.readiness.update(products=products.ping, inventory=inventory.ping)
         try:
@@ -72,16 +74,6 @@ def create_app(
     )
 
 
-def recovery_context(
-    units: Units,
-    catalog: ProductCatalog,
-    stock: StockReservations,
-    settings: OrdersSettings,
-) -> Context:
-    """A fresh context per recovery pass (its own unit of work)."""
-    return Context(units(), catalog, stock, settings.policy(), reads=units(readonly=True))
-
-
 @asynccontextmanager
 async def _recovering(app: FastAPI, settings: OrdersSettings) -> AsyncIterator[None]:
     """The recovery loop for the life of the app: its first pass runs at start-up."""
@@ -90,7 +82,7 @@ async def _recovering(app: FastAPI, settings: OrdersSettings) -> AsyncIterator[N
         return
     task = asyncio.create_task(
         keep_recovering(
-            app.state.recovery,
+            app.state.deps,
             interval_seconds=settings.recovery_interval_seconds,
             batch=settings.recovery_batch_size,
         ),

@@ -1,5 +1,6 @@
-"""What the use cases need: repositories and the unit of work (adapters implement them), and
-the two peers (clients.py implements them over HTTP, tests with fakes)."""
+"""What the use cases need: repositories and the unit of work (adapters implement them), the
+two peers (clients.py implements them over HTTP, tests with fakes), and `OrdersDeps`, the
+bundle every use case takes first."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from retail.kernel.clock import utc_now
-from retail.kernel.storage import Transaction
+from retail.kernel.storage import Transaction, UnitOfWorkFactory
 from retail.orders.domain import (
     CatalogEntry,
     IdempotencyRecord,
@@ -100,19 +101,20 @@ class StockReservations(Protocol):
         """Give the stock back; idempotent, and fences a reservation never made."""
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Everything a use case of the saga works with, for one request or recovery pass."""
+Units = UnitOfWorkFactory[UnitOfWork]
 
-    uow: UnitOfWork
+
+@dataclass(frozen=True, slots=True)
+class OrdersDeps:
+    """What orders' use cases work with: the first argument of every one of them. Built
+    once, in the lifespan, and shared by every request and recovery pass.
+
+    A use case opens a unit of work per transaction from `units`. Reads outside a write
+    take `units(readonly=True)`: on SQLite a writing unit takes the write lock at BEGIN,
+    so a read in one would queue behind (and hold up) every writer."""
+
+    units: Units
     catalog: ProductCatalog
     stock: StockReservations
     policy: Policy = field(default_factory=Policy)
     clock: Callable[[], datetime] = utc_now
-    # For reads outside a write: on SQLite a writing unit of work takes the write lock at
-    # BEGIN, so a read in one would queue behind (and hold up) every writer.
-    reads: UnitOfWork | None = None
-
-    @property
-    def reader(self) -> UnitOfWork:
-        return self.reads or self.uow

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Body, Query, status
 
 from retail.kernel.pagination import Pagination
 from retail.kernel.security import AdminUser, CurrentUser
-from retail.orders import lifecycle, placing, reordering, service
-from retail.orders.dependencies import IdempotencyKey, ReadUoW, SagaContext, VisibleOrder
+from retail.orders import service
+from retail.orders.dependencies import Deps, IdempotencyKey, VisibleOrder
 from retail.orders.domain import OrderStatus
 from retail.orders.schemas import (
     OrderCreate,
@@ -40,16 +40,18 @@ _TRANSITION: dict[int | str, dict[str, Any]] = {409: {"description": "INVALID_ST
 
 @router.post("", response_model=OrderRead, status_code=status.HTTP_201_CREATED, responses=_PLACING)
 async def place_order(
-    body: OrderCreate, customer: CurrentUser, ctx: SagaContext, key: IdempotencyKey = None
+    body: OrderCreate, customer: CurrentUser, deps: Deps, key: IdempotencyKey = None
 ) -> OrderRead:
-    order = await placing.place_order(ctx, customer, body.to_request(), key)
+    order = await service.place_order(
+        deps, customer=customer, request=body.to_request(), idempotency_key=key
+    )
     return OrderRead.of(order)
 
 
 @router.get("", response_model=OrderList, responses={401: _AUTH[401]})
 async def list_orders(
     viewer: CurrentUser,
-    uow: ReadUoW,
+    deps: Deps,
     paging: Pagination,
     status_filter: Annotated[
         OrderStatus | None, Query(alias="status", description="Only orders in this status")
@@ -58,7 +60,7 @@ async def list_orders(
     """Newest first. A customer sees their own (failed attempts only when asking for
     `status=failed`); an admin sees every order."""
     found = await service.list_orders(
-        uow, viewer, status=status_filter, offset=paging.offset, limit=paging.limit
+        deps, viewer=viewer, status=status_filter, offset=paging.offset, limit=paging.limit
     )
     return OrderList.of(found, paging)
 
@@ -77,21 +79,23 @@ async def get_order(order: VisibleOrder) -> OrderRead:
 async def reorder(
     order_id: str,
     caller: CurrentUser,
-    ctx: SagaContext,
+    deps: Deps,
     body: Annotated[ReorderCreate | None, Body()] = None,
     key: IdempotencyKey = None,
 ) -> ReorderRead:
     """Today's titles and prices; lines that are gone or short are listed in
     `skipped_items` instead."""
     address = body.shipping_address if body is not None else None
-    order = await reordering.reorder(ctx, caller, order_id, address, key)
+    order = await service.reorder(
+        deps, caller=caller, source_id=order_id, shipping_address=address, idempotency_key=key
+    )
     return ReorderRead.of(order)
 
 
 @router.post("/{order_id}/cancel", response_model=OrderRead, responses={**_AUTH, **_TRANSITION})
-async def cancel_order(order_id: str, caller: CurrentUser, ctx: SagaContext) -> OrderRead:
+async def cancel_order(order_id: str, caller: CurrentUser, deps: Deps) -> OrderRead:
     """The owner while pending or confirmed, an admin until shipped. The stock goes back."""
-    return OrderRead.of(await lifecycle.cancel_order(ctx, caller, order_id))
+    return OrderRead.of(await service.cancel_order(deps, caller=caller, order_id=order_id))
 
 
 @router.patch(
@@ -100,8 +104,9 @@ async def cancel_order(order_id: str, caller: CurrentUser, ctx: SagaContext) -> 
     responses={**_AUTH, **_TRANSITION, 403: {"description": "Not an admin"}},
 )
 async def change_status(
-    order_id: str, body: StatusChange, admin: AdminUser, ctx: SagaContext
+    order_id: str, body: StatusChange, admin: AdminUser, deps: Deps
 ) -> OrderRead:
     """pending -> confirmed -> processing -> shipped -> delivered; cancelled from pending,
     confirmed or processing."""
-    return OrderRead.of(await lifecycle.change_status(ctx, admin, order_id, body.status))
+    changed = await service.change_status(deps, admin=admin, order_id=order_id, new=body.status)
+    return OrderRead.of(changed)

@@ -55,12 +55,19 @@ def _some_field_filled(value: dict[str, str | None]) -> dict[str, str | None]:
     return value
 
 
-AddressText = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_not_blank)]
+AddressText = Annotated[
+    str, Field(min_length=1, max_length=500, pattern=r"\S"), AfterValidator(_not_blank)
+]
 AddressKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")]
 AddressValue = Annotated[str, Field(max_length=200)]
 AddressFields = Annotated[
     dict[AddressKey, AddressValue | None],
-    Field(min_length=1, max_length=MAX_ADDRESS_FIELDS),
+    # Pydantic publishes the key pattern as patternProperties; other keys are refused too.
+    Field(
+        min_length=1,
+        max_length=MAX_ADDRESS_FIELDS,
+        json_schema_extra={"additionalProperties": False},
+    ),
     AfterValidator(_some_field_filled),
 ]
 Address = AddressText | AddressFields

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from retail.kernel.errors import AppError
-from retail.orders import saga
 from retail.orders.domain import Order
-from retail.orders.ports import Context
+from retail.orders.ports import OrdersDeps
+from retail.orders.service import saga
 
 logger = logging.getLogger("retail.orders.recovery")
 
@@ -35,36 +34,27 @@ class RecoveryReport:
     purged_keys: int = 0
 
 
-async def finish_pending(ctx: Context, order: Order) -> Order:
-    """Reserve again (idempotent) and settle. Raises the refusal after failing the order,
-    or `ServiceUnavailable` leaving it pending."""
-    refusal = await saga.try_reserve(ctx, order)
-    if refusal is not None:
-        await saga.fail(ctx, order, refusal, release=True)
-        raise refusal
-    return await saga.confirm(ctx, order)
-
-
-async def recover(ctx: Context, *, batch: int) -> RecoveryReport:
-    now = ctx.clock()
-    until = now + ctx.policy.pending_grace
-    async with ctx.uow:
-        pending = await ctx.uow.orders.claim_pending(now, until, batch)
-        releases = await ctx.uow.orders.claim_releases(now, until, batch)
-        purged = await ctx.uow.idempotency.purge(now - ctx.policy.idempotency_ttl, batch)
-        await ctx.uow.commit()
+async def recover(deps: OrdersDeps, *, batch: int) -> RecoveryReport:
+    """One pass: claim up to `batch` orders of each kind, settle them, purge old keys."""
+    now = deps.clock()
+    until = now + deps.policy.pending_grace
+    async with deps.units() as uow:
+        pending = await uow.orders.claim_pending(now, until, batch)
+        releases = await uow.orders.claim_releases(now, until, batch)
+        purged = await uow.idempotency.purge(now - deps.policy.idempotency_ttl, batch)
+        await uow.commit()
     counts = {"confirmed": 0, "failed": 0, "deferred": 0}
     for order in pending:
-        counts[await _settle(ctx, order)] += 1
+        counts[await _settle(deps, order)] += 1
     released = 0
     for order in releases:
-        released += await saga.release_stock(ctx, order)
+        released += await saga.release_stock(deps, order)
     return RecoveryReport(**counts, released=released, purged_keys=purged)
 
 
-async def _settle(ctx: Context, order: Order) -> str:
+async def _settle(deps: OrdersDeps, order: Order) -> str:
     try:
-        settled = await finish_pending(ctx, order)
+        settled = await saga.finish_pending(deps, order)
     except AppError as exc:
         if exc.status_code >= 500:
             logger.warning("order %s stays pending: %s", order.id, exc.message)
@@ -75,13 +65,11 @@ async def _settle(ctx: Context, order: Order) -> str:
     return "confirmed"
 
 
-async def keep_recovering(
-    open_context: Callable[[], Context], *, interval_seconds: float, batch: int
-) -> None:
+async def keep_recovering(deps: OrdersDeps, *, interval_seconds: float, batch: int) -> None:
     """Run passes for the life of the process; a failing pass is logged, not fatal."""
     while True:
         try:
-            report = await recover(open_context(), batch=batch)
+            report = await recover(deps, batch=batch)
             if report != RecoveryReport():
                 logger.info("recovery pass", extra={"report": report})
         except asyncio.CancelledError:

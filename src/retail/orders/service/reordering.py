@@ -15,7 +15,6 @@ from typing import Any
 
 from retail.kernel.errors import AppError
 from retail.kernel.security import Principal
-from retail.orders import saga
 from retail.orders.domain import (
     CatalogEntry,
     Order,
@@ -24,14 +23,14 @@ from retail.orders.domain import (
     SkippedItem,
 )
 from retail.orders.exceptions import InsufficientStock, NothingToReorder, UnknownProduct
-from retail.orders.idempotency import claim_for, replay
-from retail.orders.placing import open_or_replay
-from retail.orders.ports import Context
-from retail.orders.service import visible_order
+from retail.orders.ports import OrdersDeps
+from retail.orders.service import saga
+from retail.orders.service.idempotency import claim_for, replay
 
 
 async def reorder(
-    ctx: Context,
+    deps: OrdersDeps,
+    *,
     caller: Principal,
     source_id: str,
     shipping_address: ShippingAddress | None,
@@ -41,19 +40,19 @@ async def reorder(
     the idempotency key is the caller's. Raises `NothingToReorder` if no line is left."""
     payload = {"order_id": source_id, "shipping_address": shipping_address}
     claim = claim_for(caller.user_id, idempotency_key, "reorder", payload)
-    if claim is not None and (first := await replay(ctx, claim)) is not None:
+    if claim is not None and (first := await replay(deps, claim)) is not None:
         return first
-    source = await visible_order(ctx.reader, caller, source_id)
-    catalog = await ctx.catalog.lookup([line.product_id for line in source.lines])
+    source = await saga.visible_order(deps, caller, source_id)
+    catalog = await deps.catalog.lookup([line.product_id for line in source.lines])
     lines, skipped = _still_sold(source, catalog)
     if not lines:
         raise _nothing_left(skipped)
     address = source.shipping_address if shipping_address is None else shipping_address
-    order = saga.draft_order(ctx, source.user_id, lines, address, skipped)
-    stored = await open_or_replay(ctx, order, claim)
+    order = saga.draft_order(deps, source.user_id, lines, address, skipped)
+    stored = await saga.open_or_replay(deps, order, claim)
     if stored.id != order.id:
         return stored
-    return await _reserve_what_is_left(ctx, stored)
+    return await _reserve_what_is_left(deps, stored, keyed=claim is not None)
 
 
 def _still_sold(
@@ -70,30 +69,32 @@ def _still_sold(
     return tuple(lines), tuple(skipped)
 
 
-async def _reserve_what_is_left(ctx: Context, order: Order) -> Order:
-    attempts = ctx.policy.reorder_max_attempts
+async def _reserve_what_is_left(deps: OrdersDeps, order: Order, *, keyed: bool) -> Order:
+    attempts = deps.policy.reorder_max_attempts
     for attempt in range(1, attempts + 1):
-        refusal = await saga.reserve_or_abandon(ctx, order)
+        refusal = await saga.reserve_or_abandon(deps, order, keyed=keyed)
         if refusal is None:
-            return await saga.confirm(ctx, order)
-        narrowed = _without_refused(order, refusal, attempt, ctx)
+            return await saga.confirm(deps, order, keyed=keyed)
+        narrowed = _without_refused(order, refusal, attempt, deps)
         if narrowed is None or attempt == attempts:
-            await saga.fail(ctx, order, refusal, release=False)
+            await saga.fail(deps, order, refusal, release=False, keyed=keyed)
             raise refusal
         if not narrowed.lines:
             nothing = _nothing_left(narrowed.skipped)
-            await saga.fail(ctx, order, nothing, release=False)
+            await saga.fail(deps, order, nothing, release=False, keyed=keyed)
             raise nothing
-        async with ctx.uow:
-            stored = await ctx.uow.orders.replace_lines(narrowed)
-            await ctx.uow.commit()
+        async with deps.units() as uow:
+            stored = await uow.orders.replace_lines(narrowed)
+            await uow.commit()
         if not stored:  # cancelled by its owner meanwhile: that is the answer now
-            return await saga.current(ctx, order.id)
+            return await saga.current(deps, order.id)
         order = narrowed
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _without_refused(order: Order, refusal: AppError, attempt: int, ctx: Context) -> Order | None:
+def _without_refused(
+    order: Order, refusal: AppError, attempt: int, deps: OrdersDeps
+) -> Order | None:
     """The order less the refused line, under a new reservation id; None if the refusal
     is not about one line (then nothing can be left out)."""
     details: dict[str, Any] = refusal.details or {}
@@ -116,7 +117,7 @@ def _without_refused(order: Order, refusal: AppError, attempt: int, ctx: Context
         lines=tuple(kept for kept in order.lines if kept is not line),
         skipped=(*order.skipped, item),
         reservation_id=f"{order.id}.{attempt}",
-        updated_at=ctx.clock(),
+        updated_at=deps.clock(),
     )
 
 

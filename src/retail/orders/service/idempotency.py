@@ -1,8 +1,10 @@
 """Idempotency-Key: a retried request gets the first answer instead of a second order.
 
 The guard is the (user_id, key) row that `saga.open_order` inserts in the same transaction
-as the pending order, so two concurrent requests with one key store one order. This module
-finds a stored answer and, while the first request is still running, waits for it briefly.
+as the pending order, so two concurrent requests with one key store one order, and the
+answer is stored by the transaction that settles the order (`saga.confirm`, `saga.fail`).
+This module finds a stored answer and, while the first request is still running, waits
+for it briefly. It is the saga's lowest step: it imports no other use-case module.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from retail.orders.exceptions import (
     IdempotentRequestInProgress,
     ReplayedFailure,
 )
-from retail.orders.ports import Context
+from retail.orders.ports import OrdersDeps
 
 # A first request usually finishes within a few milliseconds of local work and two peer
 # calls; polling this often answers its repeat soon after without loading the database.
@@ -56,16 +58,16 @@ def request_hash(operation: str, payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def replay(ctx: Context, claim: KeyClaim) -> Order | None:
+async def replay(deps: OrdersDeps, claim: KeyClaim) -> Order | None:
     """The first answer to this key (an order, or the refusal raised again); None if the key
     is new or expired. Raises if it was used for another request, or is still in flight
     after the policy's wait."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + ctx.policy.idempotency_wait_seconds
+    deadline = loop.time() + deps.policy.idempotency_wait_seconds
     while True:
-        async with ctx.reader as uow:
+        async with deps.units(readonly=True) as uow:
             record = await uow.idempotency.get(claim.user_id, claim.key)
-        if record is None or record.expired(ctx.clock(), ctx.policy.idempotency_ttl):
+        if record is None or record.expired(deps.clock(), deps.policy.idempotency_ttl):
             return None
         if record.request_hash != claim.request_hash:
             raise IdempotencyKeyReused()

@@ -1,14 +1,19 @@
-"""The steps of the order saga (DESIGN.md decision 6), shared by placing, reordering,
-admin confirmation and recovery.
+"""The steps of the order saga (DESIGN.md decision 6), which the use cases call downward:
+placing, reordering, an admin's confirmation and recovery all run through these.
 
 1. `open_order`: the order is stored `pending`, with the caller's idempotency key, and
    committed before any stock moves. From here on a crash leaves a trace to recover from.
 2. `try_reserve`: all lines at inventory in one all-or-nothing call, idempotent by the
    order's reservation id. Never inside a database transaction.
-3. `confirm` on success; `fail` on a refusal; `abandon` when a peer is down.
+3. `confirm` on success; `fail` on a refusal; `abandon` when a peer is down. Each is one
+   transaction that also stores the key's outcome.
 
 Every status change is conditional (`WHERE status = 'pending'`), so the request that placed
 an order, a recovery pass and a cancelling customer can race without two of them winning.
+
+`keyed=False` tells a step that no idempotency key names the order (a request sent without
+one), so its transaction skips the key's statement. Recovery and admins do not know, and
+keep the default.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import uuid
 from dataclasses import replace
 
 from retail.kernel.errors import AppError, ServiceUnavailable
+from retail.kernel.security import Principal
 from retail.orders.domain import (
     IdempotencyRecord,
     Order,
@@ -29,14 +35,15 @@ from retail.orders.domain import (
 from retail.orders.exceptions import (
     REFUSALS,
     IdempotencyKeyTaken,
+    IdempotentRequestInProgress,
     InsufficientStock,
     OrderNotFound,
     OrderNumberTaken,
     UnknownProduct,
     failure_of,
 )
-from retail.orders.idempotency import KeyClaim
-from retail.orders.ports import Context
+from retail.orders.ports import OrdersDeps
+from retail.orders.service.idempotency import KeyClaim, replay
 
 logger = logging.getLogger("retail.orders")
 
@@ -45,13 +52,13 @@ ORDER_NUMBER_DRAWS = 5
 
 
 def draft_order(
-    ctx: Context,
+    deps: OrdersDeps,
     user_id: str,
     lines: tuple[OrderLine, ...],
     shipping_address: ShippingAddress,
     skipped: tuple[SkippedItem, ...] = (),
 ) -> Order:
-    now = ctx.clock()
+    now = deps.clock()
     order_id = str(uuid.uuid4())
     return Order(
         id=order_id,
@@ -63,68 +70,81 @@ def draft_order(
         created_at=now,
         updated_at=now,
         reservation_id=order_id,
-        recovery_lease_until=now + ctx.policy.pending_grace,
+        recovery_lease_until=now + deps.policy.pending_grace,
         skipped=skipped,
     )
 
 
-async def open_order(ctx: Context, order: Order, claim: KeyClaim | None) -> Order:
+async def open_or_replay(deps: OrdersDeps, order: Order, claim: KeyClaim | None) -> Order:
+    """Step 1; or, if a concurrent request with this key got there first, the answer it
+    gave (waited for briefly). The caller tells them apart by the id."""
+    try:
+        return await open_order(deps, order, claim)
+    except IdempotencyKeyTaken:
+        assert claim is not None  # only a claimed key can be taken
+        first = await replay(deps, claim)
+    if first is None:  # the winner failed transiently and gave its key back: retry later
+        raise IdempotentRequestInProgress()
+    return first
+
+
+async def open_order(deps: OrdersDeps, order: Order, claim: KeyClaim | None) -> Order:
     """Step 1. Raises `IdempotencyKeyTaken` if another request holds the key."""
     for _ in range(ORDER_NUMBER_DRAWS):
         try:
-            await _insert_pending(ctx, order, claim)
+            await _insert_pending(deps, order, claim)
         except OrderNumberTaken:
             order = replace(order, order_number=new_order_number())
             continue
         except IdempotencyKeyTaken:
             assert claim is not None  # only a claimed key can be taken
-            if not await _discard_if_expired(ctx, claim):
+            if not await _discard_if_expired(deps, claim):
                 raise
             continue
         return order
     raise ServiceUnavailable("Could not store the order; try again")
 
 
-async def _insert_pending(ctx: Context, order: Order, claim: KeyClaim | None) -> None:
-    async with ctx.uow:
+async def _insert_pending(deps: OrdersDeps, order: Order, claim: KeyClaim | None) -> None:
+    async with deps.units() as uow:
         if claim is not None:
             # Inserted without a look first: the key's unique index is the guard, and the
             # caller has just seen the key unused (`idempotency.replay`).
             record = IdempotencyRecord(
                 claim.user_id, claim.key, claim.request_hash, order.id, order.created_at
             )
-            await ctx.uow.idempotency.add(record)
-        await ctx.uow.orders.add(order)
-        await ctx.uow.commit()
+            await uow.idempotency.add(record)
+        await uow.orders.add(order)
+        await uow.commit()
 
 
-async def _discard_if_expired(ctx: Context, claim: KeyClaim) -> bool:
+async def _discard_if_expired(deps: OrdersDeps, claim: KeyClaim) -> bool:
     """A key past its time to live is free again; True if it was, and is now gone."""
-    async with ctx.uow:
-        existing = await ctx.uow.idempotency.get(claim.user_id, claim.key)
-        if existing is None or existing.expired(ctx.clock(), ctx.policy.idempotency_ttl):
-            await ctx.uow.idempotency.discard(claim.user_id, claim.key)
-            await ctx.uow.commit()
+    async with deps.units() as uow:
+        existing = await uow.idempotency.get(claim.user_id, claim.key)
+        if existing is None or existing.expired(deps.clock(), deps.policy.idempotency_ttl):
+            await uow.idempotency.discard(claim.user_id, claim.key)
+            await uow.commit()
             return True
     return False
 
 
-async def try_reserve(ctx: Context, order: Order) -> AppError | None:
+async def try_reserve(deps: OrdersDeps, order: Order) -> AppError | None:
     """Step 2. The refusal (explained for the client), or None once the stock is held.
     A peer that is down raises: what to do about it is the caller's decision."""
     try:
-        await ctx.stock.reserve(order.reservation_id, order.reservation_lines())
+        await deps.stock.reserve(order.reservation_id, order.reservation_lines())
     except REFUSALS as refusal:
         return explained(order, refusal)
     return None
 
 
-async def reserve_or_abandon(ctx: Context, order: Order) -> AppError | None:
+async def reserve_or_abandon(deps: OrdersDeps, order: Order, *, keyed: bool) -> AppError | None:
     """Step 2 for a client waiting on the answer: if inventory is down, give up now."""
     try:
-        return await try_reserve(ctx, order)
+        return await try_reserve(deps, order)
     except AppError:
-        await abandon(ctx, order)
+        await abandon(deps, order, keyed=keyed)
         raise
 
 
@@ -145,60 +165,65 @@ def explained(order: Order, refusal: AppError) -> AppError:
     return refusal
 
 
-async def confirm(ctx: Context, order: Order) -> Order:
+async def confirm(deps: OrdersDeps, order: Order, *, keyed: bool = True) -> Order:
     """Step 3. The order as it now is: confirmed, or whatever a racing writer made it."""
-    confirmed = order.moved_to("confirmed", ctx.clock(), release_due=False)
+    confirmed = order.moved_to("confirmed", deps.clock(), release_due=False)
     try:
-        async with ctx.uow:
-            won = await ctx.uow.orders.transition(
+        async with deps.units() as uow:
+            won = await uow.orders.transition(
                 order.id, "pending", "confirmed", confirmed.updated_at
             )
             if won:
-                await ctx.uow.idempotency.complete(order.id, confirmed)
-                await ctx.uow.commit()
+                if keyed:  # the key's answer commits with the status it answers
+                    await uow.idempotency.complete(order.id, confirmed)
+                await uow.commit()
                 return confirmed
     except ServiceUnavailable as busy:  # our own database: the stock is held, recovery confirms
         raise unsettled(order) from busy
     # Cancelled meanwhile (its release gave the stock back), or confirmed by someone else.
-    latest = await current(ctx, order.id)
-    async with ctx.uow:
-        await ctx.uow.idempotency.complete(order.id, latest)
-        await ctx.uow.commit()
+    latest = await current(deps, order.id)
+    if keyed:
+        async with deps.units() as uow:
+            await uow.idempotency.complete(order.id, latest)
+            await uow.commit()
     return latest
 
 
-async def fail(ctx: Context, order: Order, refusal: AppError, *, release: bool) -> None:
+async def fail(
+    deps: OrdersDeps, order: Order, refusal: AppError, *, release: bool, keyed: bool = True
+) -> None:
     """Step 3 after a refusal: `failed`, and the refusal kept as the key's answer. Inventory
     holds nothing for a refused reservation; `release` fences it anyway (recovery does)."""
-    now = ctx.clock()
-    lease = now + ctx.policy.pending_grace if release else None
-    async with ctx.uow:
-        await ctx.uow.orders.transition(
+    now = deps.clock()
+    lease = now + deps.policy.pending_grace if release else None
+    async with deps.units() as uow:
+        await uow.orders.transition(
             order.id, "pending", "failed", now, release_due=release, lease_until=lease
         )
-        await ctx.uow.idempotency.complete(order.id, failure_of(refusal))
-        await ctx.uow.commit()
+        if keyed:
+            await uow.idempotency.complete(order.id, failure_of(refusal))
+        await uow.commit()
     if release:
-        await release_stock(ctx, order)
+        await release_stock(deps, order)
 
 
-async def abandon(ctx: Context, order: Order) -> None:
+async def abandon(deps: OrdersDeps, order: Order, *, keyed: bool = True) -> None:
     """Step 3 when a peer is down: stock may or may not be held (a lost answer), so the
     order fails with a release due, and its key is forgotten so that a retry tries anew."""
-    now = ctx.clock()
-    lease = now + ctx.policy.pending_grace
+    now = deps.clock()
+    lease = now + deps.policy.pending_grace
     try:
-        async with ctx.uow:
-            failed = await ctx.uow.orders.transition(
+        async with deps.units() as uow:
+            failed = await uow.orders.transition(
                 order.id, "pending", "failed", now, release_due=True, lease_until=lease
             )
-            if failed:
-                await ctx.uow.idempotency.discard_for_order(order.id)
-            await ctx.uow.commit()
+            if failed and keyed:
+                await uow.idempotency.discard_for_order(order.id)
+            await uow.commit()
     except ServiceUnavailable as busy:  # still pending: recovery settles it either way
         raise unsettled(order) from busy
     if failed:
-        await release_stock(ctx, order)
+        await release_stock(deps, order)
 
 
 def unsettled(order: Order) -> ServiceUnavailable:
@@ -211,23 +236,44 @@ def unsettled(order: Order) -> ServiceUnavailable:
     )
 
 
-async def release_stock(ctx: Context, order: Order) -> bool:
+async def finish_pending(deps: OrdersDeps, order: Order) -> Order:
+    """Steps 2 and 3 for an order already stored (recovery, an admin's confirmation):
+    reserve again (idempotent) and settle. Raises the refusal after failing the order,
+    fenced by a release, or `ServiceUnavailable` leaving it pending."""
+    refusal = await try_reserve(deps, order)
+    if refusal is not None:
+        await fail(deps, order, refusal, release=True)
+        raise refusal
+    return await confirm(deps, order)
+
+
+async def release_stock(deps: OrdersDeps, order: Order) -> bool:
     """Give the order's stock back. If inventory is down the release stays due, and
     recovery retries it once the order's lease runs out."""
     try:
-        await ctx.stock.release(order.reservation_id)
+        await deps.stock.release(order.reservation_id)
     except AppError as exc:
         logger.warning("release of order %s deferred: %s", order.id, exc.message)
         return False
-    async with ctx.uow:
-        await ctx.uow.orders.release_done(order.id, ctx.clock())
-        await ctx.uow.commit()
+    async with deps.units() as uow:
+        await uow.orders.release_done(order.id, deps.clock())
+        await uow.commit()
     return True
 
 
-async def current(ctx: Context, order_id: str) -> Order:
-    async with ctx.reader as uow:
+async def current(deps: OrdersDeps, order_id: str) -> Order:
+    async with deps.units(readonly=True) as uow:
         order = await uow.orders.get(order_id)
     if order is None:
+        raise OrderNotFound()
+    return order
+
+
+async def visible_order(deps: OrdersDeps, viewer: Principal, order_id: str) -> Order:
+    """The order if the viewer may see it: their own, or any for an admin. Someone else's
+    order is a 404 like a missing one, so ids cannot be probed."""
+    async with deps.units(readonly=True) as uow:
+        order = await uow.orders.get(order_id)
+    if order is None or not (viewer.is_admin or order.user_id == viewer.user_id):
         raise OrderNotFound()
     return order

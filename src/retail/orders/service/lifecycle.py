@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from retail.kernel.security import Principal
-from retail.orders import saga
 from retail.orders.domain import (
     ADMIN_CANCELLABLE,
     OWNER_CANCELLABLE,
@@ -24,9 +23,8 @@ from retail.orders.domain import (
     can_transition,
 )
 from retail.orders.exceptions import InvalidStatusTransition
-from retail.orders.ports import Context
-from retail.orders.recovery import finish_pending
-from retail.orders.service import visible_order
+from retail.orders.ports import OrdersDeps
+from retail.orders.service import saga
 
 # Re-reading after a lost conditional write; more losses in a row than this means the
 # order is changing under us faster than it is sensible to chase.
@@ -42,49 +40,51 @@ def invalid_transition(
     )
 
 
-async def cancel_order(ctx: Context, caller: Principal, order_id: str) -> Order:
+async def cancel_order(deps: OrdersDeps, *, caller: Principal, order_id: str) -> Order:
     """The owner while pending or confirmed; an admin until shipped."""
     allowed = ADMIN_CANCELLABLE if caller.is_admin else OWNER_CANCELLABLE
     for _ in range(MAX_RACES):
-        order = await visible_order(ctx.reader, caller, order_id)
+        order = await saga.visible_order(deps, caller, order_id)
         if order.status not in allowed:
             raise invalid_transition(order.status, "cancelled", allowed)
-        cancelled = await _mark_cancelled(ctx, order)
+        cancelled = await _mark_cancelled(deps, order)
         if cancelled is not None:
-            if await saga.release_stock(ctx, cancelled):
+            if await saga.release_stock(deps, cancelled):
                 return cancelled.moved_to("cancelled", cancelled.updated_at, release_due=False)
             return cancelled
     raise InvalidStatusTransition("The order kept changing; try again")
 
 
-async def _mark_cancelled(ctx: Context, order: Order) -> Order | None:
-    now = ctx.clock()
-    lease = now + ctx.policy.pending_grace  # our own release goes before recovery's
-    async with ctx.uow:
-        won = await ctx.uow.orders.transition(
+async def _mark_cancelled(deps: OrdersDeps, order: Order) -> Order | None:
+    now = deps.clock()
+    lease = now + deps.policy.pending_grace  # our own release goes before recovery's
+    async with deps.units() as uow:
+        won = await uow.orders.transition(
             order.id, order.status, "cancelled", now, release_due=True, lease_until=lease
         )
-        await ctx.uow.commit()
+        await uow.commit()
     if not won:
         return None
     return replace(order.moved_to("cancelled", now, release_due=True), recovery_lease_until=lease)
 
 
-async def change_status(ctx: Context, admin: Principal, order_id: str, new: OrderStatus) -> Order:
+async def change_status(
+    deps: OrdersDeps, *, admin: Principal, order_id: str, new: OrderStatus
+) -> Order:
     """An admin's move along `TRANSITIONS`. Cancelling releases the stock; confirming a
     pending order finishes its saga (reserves first) instead of confirming without stock."""
-    order = await visible_order(ctx.reader, admin, order_id)
+    order = await saga.visible_order(deps, admin, order_id)
     if not can_transition(order.status, new):
         raise invalid_transition(order.status, new, TRANSITIONS[order.status])
     if new == "cancelled":
-        return await cancel_order(ctx, admin, order_id)
+        return await cancel_order(deps, caller=admin, order_id=order_id)
     if order.status == "pending":
-        return await finish_pending(ctx, order)
-    now = ctx.clock()
-    async with ctx.uow:
-        won = await ctx.uow.orders.transition(order.id, order.status, new, now)
-        await ctx.uow.commit()
+        return await saga.finish_pending(deps, order)
+    now = deps.clock()
+    async with deps.units() as uow:
+        won = await uow.orders.transition(order.id, order.status, new, now)
+        await uow.commit()
     if not won:
-        latest = await saga.current(ctx, order_id)
+        latest = await saga.current(deps, order_id)
         raise invalid_transition(latest.status, new, TRANSITIONS[latest.status])
     return order.moved_to(new, now, release_due=order.release_due)
