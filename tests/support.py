@@ -191,6 +191,7 @@ def assert_error(response: httpx.Response, status: int, error_code: str | None =
     assert body["status_code"] == status
     assert isinstance(body["message"], str)
     assert body["message"]
+    assert body["detail"] == body["message"]
     if error_code is not None:
         assert body["error_code"] == error_code, body
     assert "Traceback" not in response.text

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import InMemoryEventLog
-from retail.products.domain import Product, ProductPage, ProductQuery, ProductSort
+from retail.products.domain import Product, ProductPage, ProductQuery, SortKey
 
 
 @dataclass
@@ -33,17 +33,12 @@ class State:
         self.committed_elsewhere.append(write)
 
 
-SortKey = Callable[[Product], tuple[Any, ...]]
-
-
-def _sort_key(sort: ProductSort) -> tuple[bool, SortKey]:
-    keys: dict[ProductSort, tuple[bool, SortKey]] = {
-        ProductSort.NEWEST: (True, lambda p: (p.created_at, p.id)),
-        ProductSort.PRICE_ASC: (False, lambda p: (p.price_cents, p.id)),
-        ProductSort.PRICE_DESC: (True, lambda p: (p.price_cents, p.id)),
-        ProductSort.TITLE: (False, lambda p: (p.title.casefold(), p.id)),
-    }
-    return keys[sort]
+Key = Callable[[Product], tuple[Any, ...]]
+_KEYS: dict[SortKey, Key] = {
+    SortKey.CREATED_AT: lambda p: (p.created_at, p.id),
+    SortKey.PRICE: lambda p: (p.price_cents, p.id),
+    SortKey.TITLE: lambda p: (p.title.casefold(), p.id),
+}
 
 
 class FakeProducts:
@@ -62,8 +57,7 @@ class FakeProducts:
 
     async def page(self, query: ProductQuery) -> ProductPage:
         found = [p for p in self._state.products.values() if _matches(p, query)]
-        reverse, key = _sort_key(query.sort)
-        found.sort(key=key, reverse=reverse)
+        found.sort(key=_KEYS[query.sort.key], reverse=query.sort.descending)
         window = found[query.offset : query.offset + query.limit]
         return ProductPage([replace(p) for p in window], len(found))
 
@@ -91,7 +85,8 @@ class FakeProducts:
 
 def _matches(product: Product, query: ProductQuery) -> bool:
     return (
-        (query.category_id is None or product.category_id == query.category_id)
+        (query.include_inactive or product.is_active)
+        and (query.category_id is None or product.category_id == query.category_id)
         and (query.min_price_cents is None or product.price_cents >= query.min_price_cents)
         and (query.max_price_cents is None or product.price_cents <= query.max_price_cents)
     )

@@ -39,7 +39,7 @@ class Shop:
         assert response.status_code == 204, response.text
 
     async def product(self, title: str = "Boot", **fields: Any) -> Json:
-        body = {"title": title, "price": "19.99", "tax_percent": 20, **fields}
+        body = {"title": title, "price": 19.99, "tax_percent": 20, **fields}
         response = await self.client.post("/api/products", json=body, headers=ADMIN)
         assert response.status_code == 201, response.text
         made: Json = response.json()

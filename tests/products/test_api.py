@@ -24,6 +24,7 @@ WIRE_FIELDS = {
     "stock",
     "add_ons",
     "combos",
+    "is_active",
     "created_at",
 }
 LIST_FIELDS = {"products", "total", "page", "limit", "total_pages"}
@@ -278,7 +279,7 @@ async def test_filter_by_category(shop: Shop) -> None:
 
 
 async def test_sorts_and_price_range(shop: Shop) -> None:
-    for title, price in [("b", "5.00"), ("C", "1.50"), ("a", "9.99"), ("d", "5.00")]:
+    for title, price in [("b", 5.00), ("C", 1.50), ("a", 9.99), ("d", 5.00)]:
         await shop.product(title, price=price)
 
     async def titles(query: str) -> list[str]:
@@ -313,3 +314,211 @@ async def test_docs_show_the_upload_as_multipart(shop: Shop) -> None:
         file.get("contentMediaType") == "application/octet-stream" or file.get("format") == "binary"
     )
     assert schema["required"] == ["file"]
+
+
+# ---- what the RetailHub storefront and console send (docs/storefront-compatibility.md) ----
+
+
+async def test_sort_names_and_orders(shop: Shop) -> None:
+    for title, price in [("b", 5), ("C", 1.5), ("a", 9.99)]:
+        await shop.product(title, price=price)
+
+    async def titles(query: str) -> list[str]:
+        response = await shop.client.get(f"/api/products?{query}")
+        assert response.status_code == 200, response.text
+        return [p["title"] for p in response.json()["products"]]
+
+    made_order = ["b", "C", "a"]
+    for query, expected in [
+        ("sort=name&order=asc", ["a", "b", "C"]),
+        ("sort=name&order=desc", ["C", "b", "a"]),
+        ("sort=name", ["a", "b", "C"]),
+        ("sort=title&order=desc", ["C", "b", "a"]),
+        ("sort=price&order=asc", ["C", "b", "a"]),
+        ("sort=price&order=desc", ["a", "b", "C"]),
+        ("sort=price", ["C", "b", "a"]),
+        ("sort=price_desc&order=desc", ["a", "b", "C"]),
+        ("sort=newest", made_order[::-1]),
+        ("sort=newest&order=asc", made_order),
+        ("sort=created_at", made_order[::-1]),
+        ("sort=created_at&order=asc", made_order),
+        ("order=asc", made_order),  # the default key, newest, in the order asked
+        ("sort=NAME&order=DESC", ["C", "b", "a"]),
+        ("sort=&order=", made_order[::-1]),  # empty counts as absent
+    ]:
+        assert await titles(query) == expected, query
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["sort=popularity", "order=up", "sort=price_asc&order=desc", "sort=price_desc&order=asc"],
+)
+async def test_unknown_or_contradicting_sorts_are_422(shop: Shop, query: str) -> None:
+    response = await shop.client.get(f"/api/products?{query}")
+    assert_error(response, 422, "VALIDATION_ERROR")
+    [field] = response.json()["details"]["fields"]
+    assert field["field"] in ("query.sort", "query.order")
+
+
+async def test_unknown_query_parameters_are_ignored(shop: Shop) -> None:
+    await shop.product("Cap")
+    response = await shop.client.get("/api/products?page=1&limit=12&search=cap&view=grid")
+    assert response.status_code == 200, response.text
+    assert response.json()["total"] == 1
+
+
+@pytest.mark.parametrize("description", [None, ""])
+async def test_a_null_description_means_none(shop: Shop, description: str | None) -> None:
+    made = await shop.product("Cap", description=description)
+    assert made["description"] == ""
+    described = await shop.product("Hat", description="Warm")
+    patched = await shop.client.patch(
+        f"/api/products/{described['id']}", json={"description": None}, headers=ADMIN
+    )
+    assert patched.json()["description"] == ""
+
+
+EXTERNAL = "https://cdn.example.com/img/cap.jpg?size=640"
+
+
+async def test_an_external_image_url_is_kept_and_can_be_cleared(shop: Shop) -> None:
+    made = await shop.product("Cap", image_url=EXTERNAL)
+    assert made["image_url"] == EXTERNAL
+    assert (await shop.get(made["id"]))["image_url"] == EXTERNAL
+    other = "http://images.example.org/hat.png"
+    for sent, kept in [(other, other), ("", None), (EXTERNAL, EXTERNAL), (None, None)]:
+        patched = await shop.client.patch(
+            f"/api/products/{made['id']}", json={"image_url": sent}, headers=ADMIN
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["image_url"] == kept
+    assert (await shop.product("Hat", image_url=""))["image_url"] is None
+    assert (await shop.product("Boot", image_url=None))["image_url"] is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:image/png;base64,iVBORw0KGgo=",
+        "ftp://example.com/a.png",
+        "file:///etc/passwd",
+        "/media/products/a.png",
+        "cap.jpg",
+        "https://",
+        "https://exa mple.com/a.png",
+        "https://user:secret@example.com/a.png",
+        "https://example.com/" + "a" * 2048,
+        7,
+    ],
+)
+async def test_other_image_urls_are_422_and_change_nothing(shop: Shop, url: object) -> None:
+    assert_error(
+        await shop.client.post(
+            "/api/products", json={"title": "Cap", "price": 5, "image_url": url}, headers=ADMIN
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
+    made = await shop.product("Hat", image_url=EXTERNAL)
+    patched = await shop.client.patch(
+        f"/api/products/{made['id']}", json={"image_url": url}, headers=ADMIN
+    )
+    assert_error(patched, 422, "VALIDATION_ERROR")
+    assert (await shop.get(made["id"]))["image_url"] == EXTERNAL
+    assert (await shop.client.get("/api/products")).json()["total"] == 1
+
+
+async def test_the_consoles_extra_fields_are_accepted(shop: Shop) -> None:
+    body = {
+        "name": "Classic Burger",
+        "description": "",
+        "price": 9.99,
+        "tax_percent": 8,
+        "stock": 50,
+        "image_url": "",
+        "is_combo": False,
+        "is_active": True,
+    }
+    made = await shop.client.post("/api/products", json=body, headers=ADMIN)
+    assert made.status_code == 201, made.text
+    assert (made.json()["title"], made.json()["is_active"]) == ("Classic Burger", True)
+    product_id = made.json()["id"]
+    again = await shop.client.patch(
+        f"/api/products/{product_id}", json={**body, "name": "Cheese Burger"}, headers=ADMIN
+    )
+    assert again.json()["title"] == "Cheese Burger"
+    both = {**body, "title": "Classic", "name": "Other"}
+    assert_error(
+        await shop.client.post("/api/products", json=both, headers=ADMIN), 422, "VALIDATION_ERROR"
+    )
+    unknown = {**body, "is_featured": True}
+    assert_error(
+        await shop.client.post("/api/products", json=unknown, headers=ADMIN),
+        422,
+        "VALIDATION_ERROR",
+    )
+
+
+async def test_an_inactive_product_is_hidden_but_from_admins(shop: Shop) -> None:
+    hats = await shop.category("Hats")
+    shown = await shop.product("Cap", category_id=hats)
+    hidden = await shop.product("Beret", category_id=hats, is_active=False)
+    assert hidden["is_active"] is False
+    customer = bearer("customer-1")
+
+    async def ids(query: str, headers: dict[str, str] | None = None) -> list[str]:
+        response = await shop.client.get(f"/api/products?{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["total"] == len(response.json()["products"])
+        return [p["id"] for p in response.json()["products"]]
+
+    for query in ["", f"category_id={hats}", "sort=name&order=asc", "sort=price&order=desc"]:
+        assert await ids(query) == [shown["id"]], query
+        assert await ids(query, ADMIN) == [shown["id"]], query  # unless asked for
+        everything = await ids(f"{query}&include_inactive=true", ADMIN)
+        assert sorted(everything) == sorted([shown["id"], hidden["id"]]), query
+    for headers in [None, customer, {"Authorization": "Bearer expired-or-garbage"}]:
+        assert_error(await shop.client.get(f"/api/products/{hidden['id']}", headers=headers), 404)
+    as_admin = await shop.client.get(f"/api/products/{hidden['id']}", headers=ADMIN)
+    assert as_admin.json()["is_active"] is False
+    assert "private" in as_admin.headers["cache-control"]
+    assert_error(await shop.client.get("/api/products?include_inactive=true"), 401)
+    assert_error(
+        await shop.client.get("/api/products?include_inactive=true", headers=customer), 403
+    )
+
+
+async def test_the_read_cache_never_hands_an_admins_view_to_the_public(shop: Shop) -> None:
+    hidden = await shop.product("Beret", is_active=False)
+    path = f"/api/products/{hidden['id']}"
+    everything = "/api/products?include_inactive=true"
+    for _ in range(2):  # a second round would be served from memory if it had been kept
+        assert (await shop.client.get(path, headers=ADMIN)).status_code == 200
+        assert (await shop.client.get(everything, headers=ADMIN)).json()["total"] == 1
+        assert_error(await shop.client.get(path), 404)
+        assert_error(await shop.client.get(everything, headers=bearer("customer-1")), 403)
+        assert (await shop.client.get("/api/products")).json()["total"] == 0
+
+
+async def test_activating_and_deactivating(shop: Shop) -> None:
+    made = await shop.product("Cap")
+    path = f"/api/products/{made['id']}"
+    assert (await shop.client.get(path)).status_code == 200  # now kept by the read cache
+    off = await shop.client.patch(path, json={"is_active": False}, headers=ADMIN)
+    assert off.json()["is_active"] is False
+    assert_error(await shop.client.get(path), 404)
+    assert (await shop.client.get("/api/products")).json()["total"] == 0
+    assert_error(await shop.client.patch(path, json={"is_active": None}, headers=ADMIN), 422)
+    on = await shop.client.patch(path, json={"is_active": True}, headers=ADMIN)
+    assert on.json()["is_active"] is True
+    assert (await shop.client.get(path)).status_code == 200
+
+
+async def test_the_lookup_tells_an_inactive_product(shop: Shop) -> None:
+    hidden = await shop.product("Beret", is_active=False)
+    response = await shop.client.post(
+        "/internal/products/lookup", json={"ids": [hidden["id"]]}, headers=service_headers()
+    )
+    [item] = response.json()["products"]
+    assert (item["id"], item["is_active"]) == (hidden["id"], False)

@@ -93,6 +93,7 @@ async def test_lookup_answers_the_ids_that_exist(shop: Shop) -> None:
         "stock": 3,
         "image_url": None,
         "category_id": None,
+        "is_active": True,
     }
 
 

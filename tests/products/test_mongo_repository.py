@@ -66,6 +66,7 @@ async def test_a_product_is_one_document_of_ints_and_sub_documents(
         "combos": [{"product_id": "o", "quantity": 2}],
         "image_url": None,
         "image_key": None,
+        "is_active": True,
     }
     assert type(document["price_cents"]) is int
     assert isinstance(document["created_at"], datetime)

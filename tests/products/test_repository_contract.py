@@ -22,6 +22,7 @@ from retail.products.domain import (
     ProductDraft,
     ProductQuery,
     ProductSort,
+    SortKey,
     StockLevel,
 )
 from tests.products.conftest import Processes
@@ -116,6 +117,49 @@ async def test_sorts_break_ties_by_id(processes: Processes) -> None:
     titled = await page(one, sort=ProductSort.TITLE)
     assert titled[0].title == "Apple"
     assert [p.id for p in titled[1:]] == by_id
+
+
+async def test_every_key_sorts_both_ways_ties_by_id_the_same_way(processes: Processes) -> None:
+    one = processes.one
+    same = [product(1, price_cents=500, title="same", created_at=T0) for _ in range(3)]
+    by_id = sorted(p.id for p in same)
+    await store(one, *same)
+    for key in SortKey:
+        up = await page(one, sort=ProductSort(key))
+        down = await page(one, sort=ProductSort(key, descending=True))
+        assert [p.id for p in up] == by_id, key
+        assert [p.id for p in down] == by_id[::-1], key
+
+
+async def test_titles_descending_and_oldest_first(processes: Processes) -> None:
+    one = processes.one
+    await store(one, product(1, title="banana"), product(2, title="Apple"), product(3, title="c"))
+    down = await page(one, sort=ProductSort(SortKey.TITLE, descending=True))
+    assert [p.title for p in down] == ["c", "banana", "Apple"]
+    oldest = await page(one, sort=ProductSort(SortKey.CREATED_AT))
+    assert [p.title for p in oldest] == ["banana", "Apple", "c"]
+
+
+async def test_inactive_products_are_listed_only_when_asked(processes: Processes) -> None:
+    one, two = processes.one, processes.two
+    shown = [product(n, category_id="a") for n in (1, 3)]
+    hidden = product(2, category_id="a", is_active=False)
+    await store(one, *shown, hidden)
+    assert await get(two, hidden.id) == hidden
+    for sort in (ProductSort.NEWEST, ProductSort.PRICE_DESC, ProductSort.TITLE):
+        for filters in ({}, {"category_id": "a"}, {"min_price_cents": 150}):
+            public = await page(two, sort=sort, **filters)
+            assert hidden.id not in [p.id for p in public], (sort, filters)
+            every = await page(two, sort=sort, include_inactive=True, **filters)
+            assert hidden.id in [p.id for p in every], (sort, filters)
+    async with two(readonly=True) as uow:
+        assert (await uow.products.page(ProductQuery())).total == 2
+        assert (await uow.products.page(ProductQuery(include_inactive=True))).total == 3
+        assert [p.is_active for p in await uow.products.get_many([hidden.id])] == [False]
+    async with one() as uow:
+        await uow.products.update(replace(hidden, is_active=True))
+        await uow.commit()
+    assert len(await page(two)) == 3
 
 
 async def test_newest_first_orders_by_the_instant(processes: Processes) -> None:
@@ -294,7 +338,9 @@ async def test_a_use_case_answers_what_is_read_back(processes: Processes) -> Non
     draft = ProductDraft("Boot", 1999, 2000, add_ons=(AddOn("Laces", 250),), stock=3)
     made = await service.create_product(processes.one(), NoCategories(), draft)
     changes = {"title": "Trail boot", "combos": (Combo("other", 1),)}
-    updated = await service.update_product(processes.one(), NoCategories(), made.id, changes)
+    updated = await service.update_product(
+        processes.one(), NoCategories(), made.id, changes, images=NoImages()
+    )
     assert await service.get_product(processes.two(readonly=True), made.id) == updated
     created, changed = await service.read_events(processes.two(readonly=True), 0, 10)
     assert created.data == {**made.as_event_data(), "initial_stock": 3}
@@ -304,6 +350,14 @@ async def test_a_use_case_answers_what_is_read_back(processes: Processes) -> Non
 class NoCategories:
     async def exists(self, category_id: str) -> bool:
         return False
+
+
+class NoImages:
+    async def save(self, key: str, data: bytes, content_type: str) -> str:
+        raise AssertionError("no image is stored here")
+
+    async def delete(self, key: str) -> None:
+        raise AssertionError("no image is removed here")
 
 
 # --- the feed use cases, raced ------------------------------------------------------------

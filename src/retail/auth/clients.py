@@ -4,13 +4,12 @@ down or slow is a 503, and an answer we cannot read is the kernel's `PeerError`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from retail.auth.domain import CatalogProduct
-from retail.kernel.http import PeerError, ServiceClient, expect_ok, peer_client
+from retail.kernel.http import PeerError, ServiceClient, Transports, expect_ok, peer_client
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
 
@@ -26,6 +25,8 @@ class _LookupItem(BaseModel):
     tax_bp: int
     stock: int
     image_url: str | None = None
+    # An inactive product is withdrawn from sale: to us it is as if it were not there.
+    is_active: bool = True
 
 
 class _LookupResult(BaseModel):
@@ -37,7 +38,7 @@ class _LookupResult(BaseModel):
 def products_client(
     settings: Settings,
     tokens: TokenCodec,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> ServiceClient:
     return peer_client(settings, "products", tokens, transports)
 
@@ -52,7 +53,9 @@ class ProductsCatalog:
         wanted = list(dict.fromkeys(product_ids))
         if not wanted:
             return {}
-        response = await self._client.request("POST", LOOKUP_PATH, json={"ids": wanted})
+        response = await self._client.request(
+            "POST", LOOKUP_PATH, json={"ids": wanted}, idempotent=True
+        )
         expect_ok(response, self._client.peer)
         try:
             found = _LookupResult.model_validate_json(response.content)
@@ -63,5 +66,5 @@ class ProductsCatalog:
                 item.id, item.title, item.price_cents, item.tax_bp, item.stock, item.image_url
             )
             for item in found.products
-            if item.id in wanted
+            if item.id in wanted and item.is_active
         }

@@ -14,7 +14,6 @@ import httpx
 from fastapi import FastAPI
 
 from retail.auth import service
-from retail.auth.adapters.mongo import INDEXES, AuthMongoUnitOfWork
 from retail.auth.adapters.passwords import BcryptHasher
 from retail.auth.adapters.sql import AuthUnitOfWork
 from retail.auth.cart import CartContext
@@ -27,16 +26,24 @@ from retail.auth.router import router
 from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.app import create_service_app
 from retail.kernel.security import TokenCodec
-from retail.kernel.storage import Adapters, open_storage
+from retail.kernel.storage import Adapters, MongoAdapter, open_storage
 
 __all__ = ["AuthSettings", "create_admin", "create_app"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
+    """Called only on MongoDB: a service on SQL never imports PyMongo (docs/architecture.md)."""
+    from retail.auth.adapters import mongo
+
+    return MongoAdapter(mongo.AuthMongoUnitOfWork, mongo.INDEXES)
+
+
 ADAPTERS: Adapters[UnitOfWork] = Adapters(
     sql=AuthUnitOfWork,
     migrations=MIGRATIONS,
-    mongo=AuthMongoUnitOfWork,
-    indexes=INDEXES,
+    mongo=_mongo_adapter,
 )
 logger = logging.getLogger("retail.auth")
 

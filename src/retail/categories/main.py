@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from retail.categories.adapters.mongo import INDEXES, CategoriesMongoUnitOfWork
 from retail.categories.adapters.sql import CategoriesUnitOfWork
 from retail.categories.config import CategoriesSettings
 from retail.categories.dependencies import event_reader
@@ -16,14 +15,22 @@ from retail.categories.ports import UnitOfWork
 from retail.categories.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.events import feed_router
-from retail.kernel.storage import Adapters
+from retail.kernel.storage import Adapters, MongoAdapter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
+    """Called only on MongoDB: a service on SQL never imports PyMongo (docs/architecture.md)."""
+    from retail.categories.adapters import mongo
+
+    return MongoAdapter(mongo.CategoriesMongoUnitOfWork, mongo.INDEXES)
+
+
 ADAPTERS: Adapters[UnitOfWork] = Adapters(
     sql=CategoriesUnitOfWork,
     migrations=MIGRATIONS,
-    mongo=CategoriesMongoUnitOfWork,
-    indexes=INDEXES,
+    mongo=_mongo_adapter,
 )
 
 

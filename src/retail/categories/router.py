@@ -10,6 +10,7 @@ from retail.categories.schemas import CategoryCreate, CategoryList, CategoryRead
 from retail.kernel.security import AdminUser
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])
+_NAME_TAKEN: dict[int | str, dict[str, str]] = {409: {"description": "CATEGORY_NAME_TAKEN"}}
 
 
 @router.get("", response_model=CategoryList)
@@ -23,7 +24,12 @@ async def get_category(category: ExistingCategory) -> CategoryRead:
     return CategoryRead.of(category)
 
 
-@router.post("", response_model=CategoryRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=CategoryRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=_NAME_TAKEN,
+)
 async def create_category(body: CategoryCreate, uow: UoW, _admin: AdminUser) -> CategoryRead:
     created = await service.create_category(
         uow, name=body.name, logo=body.logo, description=body.description
@@ -31,7 +37,7 @@ async def create_category(body: CategoryCreate, uow: UoW, _admin: AdminUser) -> 
     return CategoryRead.of(created)
 
 
-@router.patch("/{category_id}", response_model=CategoryRead)
+@router.patch("/{category_id}", response_model=CategoryRead, responses=_NAME_TAKEN)
 async def update_category(
     category_id: str, body: CategoryUpdate, uow: UoW, _admin: AdminUser
 ) -> CategoryRead:

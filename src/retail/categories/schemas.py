@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from retail.categories.domain import Category
+from retail.kernel.errors import NotNull
 
 
 def _not_blank(value: str) -> str:
@@ -17,7 +18,9 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Name = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_not_blank)]
+Name = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"\S"), AfterValidator(_not_blank)
+]
 Logo = Annotated[str, Field(max_length=2048)]
 Description = Annotated[str, Field(max_length=5000)]
 
@@ -33,9 +36,10 @@ class CategoryCreate(BaseModel):
 class CategoryUpdate(BaseModel):
     """Partial update: only the fields sent are applied (`exclude_unset`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # NotNull: absent is "unchanged", but null is refused, so the schema does not offer it.
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
-    name: Name | None = None
+    name: Name | NotNull = None
     logo: Logo | None = None
     description: Description | None = None
 

@@ -14,13 +14,15 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from retail.kernel.cache import ReadCacheMiddleware
+from retail.kernel.edges import JsonErrorCORSMiddleware, method_not_allowed
 from retail.kernel.errors import ServiceUnavailable, install_error_handlers
 from retail.kernel.middleware import RequestContextMiddleware
 from retail.kernel.observability import configure_logging
+from retail.kernel.openapi import install_openapi
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
 from retail.kernel.storage import Adapters, open_storage
@@ -28,6 +30,7 @@ from retail.kernel.storage import ReadinessCheck as ReadinessCheck  # re-exporte
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 READY_TIMEOUT_SECONDS = 2.0
+DOCS_ASSETS = "/docs-assets"
 
 
 class Health(BaseModel):
@@ -71,14 +74,20 @@ def create_service_app(
             await stack.enter_async_context(lifespan(app))
             yield
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc load their scripts from this service, not a CDN.
+    # No trailing-slash redirects: Starlette's echo the Host header into Location; the
+    # request middleware serves `/api/products/` as `/api/products` instead.
+    app = FastAPIOffline(
         title=title,
         description=description,
         version="1.0.0",
         lifespan=kernel_lifespan,
         openapi_tags=openapi_tags,
+        redirect_slashes=False,
+        static_url=DOCS_ASSETS,
     )
     install_error_handlers(app)
+    app.add_exception_handler(405, method_not_allowed)
     if cached_reads and settings.read_cache_bytes:
         # Innermost: CORS and request-context headers are added to kept answers per request.
         app.add_middleware(
@@ -86,7 +95,7 @@ def create_service_app(
         )
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonErrorCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
@@ -94,10 +103,15 @@ def create_service_app(
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     # Added last, so it is outermost: it sees every response, CORS ones included.
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        access_log=settings.access_log,
+    )
     app.include_router(_probe_router(settings.service_name))
     for router in routers:
         app.include_router(router)
+    install_openapi(app)
     return app
 
 

@@ -9,12 +9,36 @@ Wire format: `{"status_code": 404, "error_code": "NOT_FOUND", "message": "...", 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# For a field of a partial update that may be left out but not sent as null: the model's
+# validator refuses the null, and the OpenAPI document does not offer it.
+NotNull = SkipJsonSchema[None]
+
+
+class ErrorResponse(BaseModel):
+    """The one error shape of every service (documented for every error status)."""
+
+    status_code: int = Field(ge=400, le=599, description="The HTTP status, repeated")
+    error_code: str = Field(description="Stable machine-readable code, e.g. VALIDATION_ERROR")
+    message: str = Field(description="For people; never a stack trace")
+    detail: str = Field(
+        description="The message again, under the name FastAPI and the original RetailHub "
+        "backend used: the storefront shows `detail` to the shopper"
+    )
+    details: dict[str, Any] | SkipJsonSchema[None] = Field(
+        None,
+        description="Only when there is more to say; a validation error lists "
+        "`fields: [{field, message, type}]`",
+    )
 
 
 class AppError(Exception):
@@ -128,6 +152,8 @@ def error_body(
         "status_code": status_code,
         "error_code": error_code,
         "message": message,
+        # What FastAPI's own errors call the message; clients written for it read `detail`.
+        "detail": message,
     }
     if details:
         body["details"] = details
@@ -151,20 +177,63 @@ async def _app_error(_: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, exc.error_code, exc.message, exc.details, exc.headers)
 
 
+# Pydantic puts the schema it tried into an error's location when a field is a union or has
+# a validator function (`function-after[_not_blank(), constrained-str]`, `[key]`): a client
+# knows the field, not our validators, so those parts are dropped.
+_SCHEMA_PART = re.compile(r"[\[\](),\s]|^[a-z]+(-[a-z]+)+$")
+
+
+def field_name(loc: tuple[int | str, ...]) -> str:
+    """`body.shipping_address`, `query.limit`, `body.items.0.quantity`."""
+    parts = [str(p) for p in loc if isinstance(p, int) or not _SCHEMA_PART.search(p)]
+    return ".".join(parts)
+
+
 def _field_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     # Only location, message and type: never the submitted value (it may be a password).
     return [
         {
-            "field": ".".join(str(part) for part in err.get("loc", ())),
+            "field": field_name(tuple(err.get("loc", ()))),
             "message": str(err.get("msg", "invalid")),
             "type": str(err.get("type", "value_error")),
         }
         for err in exc.errors()
+        # The "or null" branch of an optional field (`X | NotNull`): the value was not meant
+        # to be null, so only the other branch's error says what is wrong.
+        if err.get("type") != "none_required"
     ]
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+_FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _is_json(media: str) -> bool:
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A body FastAPI did not read as JSON (another Content-Type, or none) fails validation
+    as `body: not an object`: that is a 415, not a field of the client's being wrong."""
+    media = _media_type(request.headers.get("content-type"))
+    if _is_json(media) or media in _FORMS:
+        return False
+    return any(tuple(err.get("loc", ()))[:1] == ("body",) for err in exc.errors())
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if _not_json(request, exc):
+        return error_response(
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Send the body as JSON (Content-Type: application/json)",
+        )
     fields = _field_errors(exc)
     names = ", ".join(sorted({f["field"] for f in fields})) or "request"
     return error_response(422, "VALIDATION_ERROR", f"Invalid input: {names}", {"fields": fields})

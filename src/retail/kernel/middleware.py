@@ -49,16 +49,38 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _without_trailing_slash(scope: Scope) -> Scope:
+    """`/api/products/` is served as `/api/products`. Starlette would answer a redirect
+    instead, with a Location built from the Host header, which anyone can write."""
+    path: str = scope["path"]
+    if len(path) < 2 or not path.endswith("/"):
+        return scope
+    trimmed = path.rstrip("/") or "/"
+    raw: bytes = scope.get("raw_path") or path.encode()
+    return {**scope, "path": trimmed, "raw_path": raw.rstrip(b"/") or b"/"}
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, no_store_prefix: str = "/api") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        no_store_prefix: str = "/api",
+        access_log: str = "on",
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.no_store_prefix = no_store_prefix
+        # "errors" logs answers from 400 up; a JSON line per request is a real share of the
+        # CPU of a cheap request, so busy shops may keep only those (or none).
+        self.log_from_status = {"on": 0, "errors": 400}.get(access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope = _without_trailing_slash(scope)
         incoming = _header(scope, b"x-request-id")
         request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
         token = bind_request_id(request_id)
@@ -67,15 +89,16 @@ class RequestContextMiddleware:
         try:
             await self._serve(scope, receive, send, request_id, state)
         finally:
-            logger.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": state["status"],
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
+            if self.log_from_status is not None and state["status"] >= self.log_from_status:
+                logger.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": state["status"],
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    },
+                )
             reset_request_id(token)
 
     async def _serve(

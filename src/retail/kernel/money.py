@@ -6,14 +6,37 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, WithJsonSchema
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
+MAX_AMOUNT = Decimal("99999999.99")
+
+
+def _number(**bounds: float) -> WithJsonSchema:
+    """What the OpenAPI document says: a JSON number, its bounds, at most two decimals.
+    (Pydantic would publish a Decimal as `number | string`, the string unconstrained.) A
+    decimal string ("19.99") is still accepted, as it always was, but not advertised."""
+    return WithJsonSchema({"type": "number", **bounds, "multipleOf": 0.01})
+
 
 # Request types: Pydantic checks the bounds and the number of decimals.
-Price = Annotated[Decimal, Field(gt=0, le=Decimal("99999999.99"), decimal_places=2)]
-TaxPercent = Annotated[Decimal, Field(ge=0, le=100, decimal_places=2)]
+Price = Annotated[
+    Decimal,
+    Field(gt=0, le=MAX_AMOUNT, decimal_places=2),
+    _number(exclusiveMinimum=0, maximum=float(MAX_AMOUNT)),
+]
+# Zero allowed: an add-on may be free.
+Amount = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=2),
+    _number(minimum=0, maximum=float(MAX_AMOUNT)),
+]
+TaxPercent = Annotated[
+    Decimal, Field(ge=0, le=100, decimal_places=2), _number(minimum=0, maximum=100)
+]
+# A price filter in a query string: the same bounds as an amount.
+PriceFilter = Amount
 
 
 def to_cents(amount: Decimal) -> int:

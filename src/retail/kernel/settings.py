@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     retail_env: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
+    # One line per request (on), only for answers of 400 and above (errors), or none (off).
+    access_log: Literal["on", "off", "errors"] = "on"
 
     jwt_secret_key: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
     database_schema_prefix: str = Field("", pattern=r"^[a-z0-9_]{0,30}$")
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Where clients reach the services (e.g. https://shop.example): the base of absolute
+    # URLs the services hand out (image URLs). Unset, those URLs are relative. Never taken
+    # from a request's Host header, which any client can write.
+    public_base_url: str | None = Field(None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
     max_body_bytes: int = Field(1024 * 1024, ge=1024)
     http_timeout_seconds: float = Field(5.0, gt=0)
     workers: int = Field(1, ge=1, le=64)

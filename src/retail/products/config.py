@@ -21,10 +21,6 @@ class ProductsSettings(Settings):
     # Images decoded at once per process; each may hold ~4 bytes per pixel while it is.
     image_workers: int = Field(2, ge=1, le=32)
 
-    # Absolute base of the URLs of locally stored images (e.g. https://shop.example);
-    # unset, the base URL of the upload request is used.
-    public_base_url: str | None = None
-
     # S3-compatible object storage for images, used when a bucket is named. Credentials
     # come from the usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...).
     s3_bucket: str | None = None

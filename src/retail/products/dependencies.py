@@ -5,22 +5,24 @@ pool."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated
 
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 
-from retail.kernel.errors import ValidationFailed
+from retail.kernel.errors import Unauthorized
 from retail.kernel.events import Event, EventReader
-from retail.kernel.money import to_cents
+from retail.kernel.money import PriceFilter, to_cents
 from retail.kernel.pagination import Pagination
+from retail.kernel.security import Credentials, Tokens, admin_principal, current_principal
 from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 from retail.products import service
 from retail.products.adapters.images import LocalImageStore
 from retail.products.config import ProductsSettings
-from retail.products.domain import Product, ProductQuery, ProductSort
+from retail.products.domain import Product, ProductQuery
+from retail.products.exceptions import ProductNotFound
 from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
+from retail.products.schemas import invalid_query, sort_of
 
 Units = UnitOfWorkFactory[UnitOfWork]
 
@@ -45,9 +47,9 @@ Categories = Annotated[CategoryDirectory, Depends(category_directory)]
 
 
 async def local_images(request: Request, settings: AppSettings) -> LocalImageStore:
-    # Without PUBLIC_BASE_URL, image URLs are built from the URL this request came to.
-    base_url = settings.public_base_url or str(request.base_url)
-    return LocalImageStore(request.app.state.media_root, base_url)
+    # Without PUBLIC_BASE_URL, image URLs are relative (/media/products/...): never built
+    # from the request's Host header, which any client can write.
+    return LocalImageStore(request.app.state.media_root, settings.public_base_url or "")
 
 
 LocalImages = Annotated[LocalImageStore, Depends(local_images)]
@@ -70,44 +72,73 @@ ImageLimiter = Annotated[CapacityLimiter, Depends(image_limiter)]
 
 
 async def valid_product(product_id: str, uow: ReadUoW) -> Product:
+    """The product, active or not: for admins' routes."""
     return await service.get_product(uow, product_id)
 
 
 ExistingProduct = Annotated[Product, Depends(valid_product)]
 
-MoneyQuery = Annotated[
-    Decimal | None,
-    Query(ge=0, le=Decimal("99999999.99"), decimal_places=2, description="e.g. 19.99"),
-]
+
+async def is_admin(credentials: Credentials, tokens: Tokens) -> bool:
+    """Whether an admin is asking, on a public read. A missing or bad token is simply not an
+    admin: never a 401 there, because the storefront sends its stored token, expired or
+    not, on every request and signs the shopper out on any 401."""
+    if credentials is None:
+        return False
+    try:
+        return tokens.verify_access(credentials.credentials).is_admin
+    except Unauthorized:
+        return False
+
+
+async def visible_product(
+    product_id: str, uow: ReadUoW, credentials: Credentials, tokens: Tokens
+) -> Product:
+    """The product if the caller may see it: an inactive one is a 404 but to admins."""
+    product = await service.get_product(uow, product_id)
+    if not product.is_active and not await is_admin(credentials, tokens):
+        raise ProductNotFound()
+    return product
+
+
+VisibleProduct = Annotated[Product, Depends(visible_product)]
+
+MoneyQuery = Annotated[PriceFilter | None, Query(description="e.g. 19.99")]
 
 
 async def product_query(
     paging: Pagination,
+    credentials: Credentials,
+    tokens: Tokens,
     category_id: Annotated[str | None, Query(max_length=64)] = None,
-    sort: ProductSort = ProductSort.NEWEST,
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="newest, created_at, price, title, name (or price_asc, price_desc)",
+        ),
+    ] = None,
+    order: Annotated[
+        str | None, Query(max_length=8, description="asc or desc; each sort has a default")
+    ] = None,
     min_price: MoneyQuery = None,
     max_price: MoneyQuery = None,
+    include_inactive: Annotated[
+        bool, Query(description="Admins only: list inactive products too")
+    ] = False,
 ) -> ProductQuery:
     if min_price is not None and max_price is not None and min_price > max_price:
-        raise ValidationFailed(
-            "Invalid input: min_price is above max_price",
-            details={
-                "fields": [
-                    {
-                        "field": "query.min_price",
-                        "message": "must not be above max_price",
-                        "type": "value_error",
-                    }
-                ]
-            },
-        )
+        raise invalid_query("min_price", "must not be above max_price")
+    if include_inactive:  # the token is verified only when it matters
+        await admin_principal(await current_principal(credentials, tokens))
     return ProductQuery(
         offset=paging.offset,
         limit=paging.limit,
         category_id=category_id,
         min_price_cents=None if min_price is None else to_cents(min_price),
         max_price_cents=None if max_price is None else to_cents(max_price),
-        sort=sort,
+        sort=sort_of(sort, order),
+        include_inactive=include_inactive,
     )
 
 

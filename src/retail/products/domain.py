@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 from retail.kernel.money import from_cents, percent_from_basis_points
 
@@ -50,8 +50,11 @@ class Product:
     add_ons: tuple[AddOn, ...] = ()
     combos: tuple[Combo, ...] = ()
     image_url: str | None = None
-    # Where the image store keeps the image; what a replacement or a delete removes.
+    # Where the image store keeps the image; what a replacement or a delete removes. None
+    # for an external image_url (an admin's link), which nothing here stores.
     image_key: str | None = None
+    # An inactive product is withdrawn from sale: only admins see it; orders keep theirs.
+    is_active: bool = True
 
     def as_wire(self) -> dict[str, Any]:
         """The product as clients see it: DESIGN.md's product shape."""
@@ -66,6 +69,7 @@ class Product:
             "stock": self.stock,
             "add_ons": [a.as_wire() for a in self.add_ons],
             "combos": [c.as_wire() for c in self.combos],
+            "is_active": self.is_active,
             "created_at": _utc_iso(self.created_at),
         }
 
@@ -80,11 +84,30 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class ProductSort(StrEnum):
-    NEWEST = "newest"
-    PRICE_ASC = "price_asc"
-    PRICE_DESC = "price_desc"
+class SortKey(StrEnum):
+    CREATED_AT = "created_at"
+    PRICE = "price"
     TITLE = "title"
+
+
+@dataclass(frozen=True, slots=True)
+class ProductSort:
+    """What a list is ordered by; ties go by id in the same direction, so that one index
+    (key, id) serves both directions, walked forwards or backwards."""
+
+    key: SortKey
+    descending: bool = False
+
+    NEWEST: ClassVar[ProductSort]
+    PRICE_ASC: ClassVar[ProductSort]
+    PRICE_DESC: ClassVar[ProductSort]
+    TITLE: ClassVar[ProductSort]
+
+
+ProductSort.NEWEST = ProductSort(SortKey.CREATED_AT, descending=True)
+ProductSort.PRICE_ASC = ProductSort(SortKey.PRICE)
+ProductSort.PRICE_DESC = ProductSort(SortKey.PRICE, descending=True)
+ProductSort.TITLE = ProductSort(SortKey.TITLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +118,8 @@ class ProductQuery:
     min_price_cents: int | None = None
     max_price_cents: int | None = None
     sort: ProductSort = ProductSort.NEWEST
+    # False: active products only (what shoppers see); True: every product (admins).
+    include_inactive: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +139,15 @@ class StockLevel:
 @dataclass(frozen=True, slots=True)
 class CategoryDeleted:
     category_id: str
+
+
+# The image formats the catalogue takes: Pillow's name for each -> (content type, extension).
+IMAGE_FORMATS: dict[str, tuple[str, str]] = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+    "GIF": ("image/gif", "gif"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,3 +173,5 @@ class ProductDraft:
     stock: int = 0
     add_ons: tuple[AddOn, ...] = ()
     combos: tuple[Combo, ...] = ()
+    image_url: str | None = None
+    is_active: bool = True

@@ -19,7 +19,6 @@ from anyio import CapacityLimiter, to_thread
 from retail.kernel.clock import utc_now
 from retail.products.domain import CleanImage, Product
 from retail.products.exceptions import ProductNotFound
-from retail.products.imaging import sanitize_image
 from retail.products.ports import ImageStore, UnitOfWork
 
 logger = logging.getLogger("retail.products.images")
@@ -39,6 +38,9 @@ async def upload_image(
     limiter: CapacityLimiter | None = None,
 ) -> Product:
     """`limiter` bounds how many images are decoded at once (memory, not just CPU)."""
+    # Pillow is loaded by the first upload, not at start: most processes never decode one.
+    from retail.products.imaging import sanitize_image
+
     sanitize = partial(sanitize_image, data, max_pixels=max_pixels)
     clean = await to_thread.run_sync(sanitize, limiter=limiter)
     key = image_key(product_id, clean)

@@ -15,16 +15,9 @@ from typing import Any
 
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
-from retail.products.domain import CleanImage
+from retail.products.domain import IMAGE_FORMATS, CleanImage
 from retail.products.exceptions import ImageDimensionsTooLarge, InvalidImage, UnsupportedImage
 
-# Pillow format name -> (content type, file extension).
-FORMATS: dict[str, tuple[str, str]] = {
-    "JPEG": ("image/jpeg", "jpg"),
-    "PNG": ("image/png", "png"),
-    "WEBP": ("image/webp", "webp"),
-    "GIF": ("image/gif", "gif"),
-}
 # What a re-encode may carry over: how the pixels are shown, nothing about their origin.
 _KEEP_INFO: dict[str, tuple[str, ...]] = {
     "JPEG": (),
@@ -49,14 +42,14 @@ def sanitize_image(data: bytes, *, max_pixels: int) -> CleanImage:
         encoded = _encode([_scrubbed(f, image_format) for f in frames], image_format)
     except _BROKEN as exc:
         raise InvalidImage() from exc
-    content_type, extension = FORMATS[image_format]
+    content_type, extension = IMAGE_FORMATS[image_format]
     return CleanImage(encoded, content_type, extension, hashlib.sha256(encoded).hexdigest())
 
 
 def _identify(data: bytes, max_pixels: int) -> str:
     """The format, once the header is sane, the pixel budget holds and `verify` passes."""
     try:
-        with Image.open(BytesIO(data), formats=list(FORMATS)) as image:
+        with Image.open(BytesIO(data), formats=list(IMAGE_FORMATS)) as image:
             width, height = image.size
             frames = getattr(image, "n_frames", 1)
             if width * height * frames > max_pixels:

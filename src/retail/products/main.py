@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
@@ -11,12 +11,12 @@ from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
-from retail.kernel.events import Event, FeedFollower, feed_router, following
+from retail.kernel.events import feed_router
+from retail.kernel.following import CursorTarget, FeedFollower, following
 from retail.kernel.http import ServiceClient
-from retail.kernel.storage import Adapters
+from retail.kernel.storage import Adapters, MongoAdapter
 from retail.products import feeds
 from retail.products.adapters.images import S3ImageStore, s3_image_store
-from retail.products.adapters.mongo import INDEXES, ProductsMongoUnitOfWork
 from retail.products.adapters.sql import ProductsUnitOfWork
 from retail.products.clients import CategoriesDirectory, category_changes, peer, stock_levels
 from retail.products.config import ProductsSettings
@@ -25,14 +25,20 @@ from retail.products.ports import UnitOfWork
 from retail.products.router import internal_router, media_router, router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
+    """Called only on MongoDB: a service on SQL never imports PyMongo (docs/architecture.md)."""
+    from retail.products.adapters import mongo
+
+    return MongoAdapter(mongo.ProductsMongoUnitOfWork, mongo.INDEXES)
+
+
 ADAPTERS: Adapters[UnitOfWork] = Adapters(
     sql=ProductsUnitOfWork,
     migrations=MIGRATIONS,
-    mongo=ProductsMongoUnitOfWork,
-    indexes=INDEXES,
+    mongo=_mongo_adapter,
 )
-
-Apply = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 def create_app(
@@ -93,22 +99,14 @@ def _followers(
 ) -> dict[str, FeedFollower]:
     """Inventory's feed feeds the stock read model; the categories feed clears deleted
     categories. Each cursor lives in products' database and moves with what it applied."""
-
-    async def apply_stock(events: Sequence[Event]) -> None:
-        await feeds.apply_stock_levels(units(), stock_levels(events))
-
-    async def apply_categories(events: Sequence[Event]) -> None:
-        await feeds.apply_category_changes(units(), category_changes(events))
-
-    def follower(name: str, client: ServiceClient, apply: Apply) -> FeedFollower:
-        async def load() -> int:
-            return await feeds.feed_cursor(units(readonly=True), name)
-
-        return FeedFollower(
-            name, client.read_events, load, apply, interval_seconds=settings.feed_poll_seconds
-        )
-
+    stock = CursorTarget(feeds.INVENTORY_FEED, units, stock_levels, feeds.set_stock)
+    deleted = CursorTarget(feeds.CATEGORIES_FEED, units, category_changes, feeds.clear_category)
+    interval = settings.feed_poll_seconds
     return {
-        feeds.INVENTORY_FEED: follower(feeds.INVENTORY_FEED, inventory, apply_stock),
-        feeds.CATEGORIES_FEED: follower(feeds.CATEGORIES_FEED, categories, apply_categories),
+        feeds.INVENTORY_FEED: FeedFollower(
+            feeds.INVENTORY_FEED, inventory, stock, min_interval=interval
+        ),
+        feeds.CATEGORIES_FEED: FeedFollower(
+            feeds.CATEGORIES_FEED, categories, deleted, min_interval=interval
+        ),
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, File, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from retail.kernel.errors import NotFound
@@ -22,6 +22,7 @@ from retail.products.dependencies import (
     LocalImages,
     ReadUoW,
     UoW,
+    VisibleProduct,
 )
 from retail.products.exceptions import ImageTooLarge
 from retail.products.schemas import (
@@ -49,8 +50,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("", response_model=ProductList)
-async def list_products(query: ListQuery, paging: Pagination, uow: ReadUoW) -> ProductList:
+async def list_products(
+    query: ListQuery, paging: Pagination, uow: ReadUoW, response: Response
+) -> ProductList:
+    """Active products only, unless an admin asks for `include_inactive=true`."""
     found = await service.list_products(uow, query)
+    if query.include_inactive:
+        _private(response)
     return ProductList(
         products=[ProductRead.of(p) for p in found.items],
         total=found.total,
@@ -61,8 +67,17 @@ async def list_products(query: ListQuery, paging: Pagination, uow: ReadUoW) -> P
 
 
 @router.get("/{product_id}", response_model=ProductRead, responses={404: _ERRORS[404]})
-async def get_product(product: ExistingProduct) -> ProductRead:
+async def get_product(product: VisibleProduct, response: Response) -> ProductRead:
+    """An inactive product is a 404, except to admins."""
+    if not product.is_active:
+        _private(response)
     return ProductRead.of(product)
+
+
+def _private(response: Response) -> None:
+    # An admin's view: the read cache (kernel/cache.py) and any HTTP cache in front must
+    # not keep it for the next caller of the same URL.
+    response.headers["Cache-Control"] = "private, no-store"
 
 
 @router.post("", response_model=ProductRead, status_code=status.HTTP_201_CREATED, responses=_ERRORS)
@@ -74,9 +89,15 @@ async def create_product(
 
 @router.patch("/{product_id}", response_model=ProductRead, responses=_ERRORS)
 async def update_product(
-    product_id: str, body: ProductUpdate, uow: UoW, categories: Categories, _admin: AdminUser
+    product_id: str,
+    body: ProductUpdate,
+    uow: UoW,
+    categories: Categories,
+    store: Images,
+    _admin: AdminUser,
 ) -> ProductRead:
-    updated = await service.update_product(uow, categories, product_id, body.to_changes())
+    changes = body.to_changes()
+    updated = await service.update_product(uow, categories, product_id, changes, images=store)
     return ProductRead.of(updated)
 
 

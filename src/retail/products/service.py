@@ -67,6 +67,8 @@ async def create_product(
         updated_at=now,
         add_ons=draft.add_ons,
         combos=draft.combos,
+        image_url=draft.image_url,
+        is_active=draft.is_active,
     )
     async with uow:
         await _check_category_not_deleted(uow, product.category_id)
@@ -77,9 +79,15 @@ async def create_product(
 
 
 async def update_product(
-    uow: UnitOfWork, categories: CategoryDirectory, product_id: str, changes: dict[str, Any]
+    uow: UnitOfWork,
+    categories: CategoryDirectory,
+    product_id: str,
+    changes: dict[str, Any],
+    *,
+    images: ImageStore,
 ) -> Product:
-    """Apply `changes` (domain field names; `stock` is handed over to inventory)."""
+    """Apply `changes` (domain field names; `stock` is handed over to inventory). A new
+    `image_url` is an external image: an uploaded one it replaces is removed after commit."""
     stock_set: int | None = changes.get("stock")
     category_id = changes.get("category_id")
     if category_id is not None and await _joins_category(uow, product_id, category_id):
@@ -91,11 +99,21 @@ async def update_product(
         await _check_category_not_deleted(uow, category_id)
         _check_combos(product_id, changes.get("combos", ()))
         # The read model shows the admin's stock at once; inventory's feed then confirms it.
-        updated = replace(current, **changes, updated_at=utc_now())
+        updated = replace(current, **_image_change(current, changes), updated_at=utc_now())
         await uow.products.update(updated)
         await uow.stock.product_updated(updated, stock_set)
         await uow.commit()
+    if current.image_key and updated.image_key != current.image_key:
+        await discard_image(images, current.image_key)
     return updated
+
+
+def _image_change(current: Product, changes: dict[str, Any]) -> dict[str, Any]:
+    """The changes, with the stored image let go when `image_url` really changes. A console
+    that sends the whole product back sends the uploaded image's own URL: that keeps it."""
+    if "image_url" not in changes or changes["image_url"] == current.image_url:
+        return {k: v for k, v in changes.items() if k != "image_url"}
+    return {**changes, "image_key": None}
 
 
 async def delete_product(uow: UnitOfWork, images: ImageStore, product_id: str) -> None:

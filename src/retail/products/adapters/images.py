@@ -11,16 +11,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
 from anyio import to_thread
 
-from retail.products.imaging import FORMATS
+from retail.products.domain import IMAGE_FORMATS
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 MEDIA_PATH = "/media/products"
-CONTENT_TYPES = {extension: content_type for content_type, extension in FORMATS.values()}
+CONTENT_TYPES = {extension: content_type for content_type, extension in IMAGE_FORMATS.values()}
 IMMUTABLE = "public, max-age=31536000, immutable"
 # One path segment, no dots but the extension's: nothing that could leave the directory.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,200}\.(jpg|png|webp|gif)$")
@@ -107,6 +106,8 @@ def s3_image_store(
     region: str | None = None,
     public_base_url: str | None = None,
 ) -> S3ImageStore:
+    import boto3  # here, not at the top: ~9 MiB that only a store on S3 needs
+
     client = boto3.client("s3", endpoint_url=endpoint_url, region_name=region)
     return S3ImageStore(
         client, bucket, public_base_url or _default_public_url(bucket, endpoint_url, region)

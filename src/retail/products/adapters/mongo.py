@@ -8,9 +8,11 @@ Decimal128. The stock is the read model inventory's feed sets; nothing else writ
 The indexes serve the list queries as on SQL: each sort (newest, price, title) has an index
 ending in the id, the tie-breaker, alone and behind `category_id` for the category filter;
 the price indexes also serve the `min_price`/`max_price` ranges. Every page is then an
-index walk, never an in-memory sort of the catalogue. The id the indexes end in is `id`, a
-copy of `_id`: nx-27017 (CI's stand-in) fails every write to a collection with a compound
-index over `_id`; on MongoDB either serves, and the copy costs a few bytes a product.
+index walk, never an in-memory sort of the catalogue; `is_active` is checked on the
+documents the walk reaches (inactive products are few), so the indexes did not change. The
+id the indexes end in is `id`, a copy of `_id`: nx-27017 (CI's stand-in) fails every write
+to a collection with a compound index over `_id`; on MongoDB either serves, and the copy
+costs a few bytes a product.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from retail.products.domain import (
     ProductPage,
     ProductQuery,
     ProductSort,
+    SortKey,
 )
 
 PRODUCTS = "products"
@@ -61,12 +64,16 @@ INDEXES: IndexPlan = {
     ],
 }
 
-_ORDER: dict[ProductSort, list[tuple[str, int]]] = {
-    ProductSort.NEWEST: [("created_at", DESCENDING), ("id", DESCENDING)],
-    ProductSort.PRICE_ASC: [("price_cents", ASCENDING), ("id", ASCENDING)],
-    ProductSort.PRICE_DESC: [("price_cents", DESCENDING), ("id", DESCENDING)],
-    ProductSort.TITLE: [("title_key", ASCENDING), ("id", ASCENDING)],
+_SORT_FIELDS = {
+    SortKey.CREATED_AT: "created_at",
+    SortKey.PRICE: "price_cents",
+    SortKey.TITLE: "title_key",
 }
+
+
+def _order(sort: ProductSort) -> list[tuple[str, int]]:
+    direction = DESCENDING if sort.descending else ASCENDING
+    return [(_SORT_FIELDS[sort.key], direction), ("id", direction)]
 
 
 def _product(document: Document) -> Product:
@@ -84,6 +91,9 @@ def _product(document: Document) -> Product:
         combos=tuple(Combo(c["product_id"], int(c["quantity"])) for c in document["combos"]),
         image_url=document.get("image_url"),
         image_key=document.get("image_key"),
+        # Documents stored before products had the flag are active. bool(): nx-27017 hands
+        # booleans back as 0 and 1.
+        is_active=bool(document.get("is_active", True)),
     )
 
 
@@ -101,12 +111,16 @@ def _fields(product: Product) -> dict[str, Any]:
         "combos": [{"product_id": c.product_id, "quantity": c.quantity} for c in product.combos],
         "image_url": product.image_url,
         "image_key": product.image_key,
+        "is_active": product.is_active,
         "updated_at": product.updated_at,
     }
 
 
 def _filter(query: ProductQuery) -> Document:
     conditions: Document = {}
+    if not query.include_inactive:
+        # `$ne: False` rather than `True`: a document from before the flag counts as active.
+        conditions["is_active"] = {"$ne": False}
     if query.category_id is not None:
         conditions["category_id"] = query.category_id
     price: Document = {}
@@ -146,7 +160,7 @@ class MongoProductRepository:
         conditions = _filter(query)
         total = await self._products.count(conditions)
         found = await self._products.find(
-            conditions, sort=_ORDER[query.sort], skip=query.offset, limit=query.limit
+            conditions, sort=_order(query.sort), skip=query.offset, limit=query.limit
         )
         return ProductPage([_product(document) for document in found], total)
 
