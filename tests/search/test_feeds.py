@@ -67,6 +67,28 @@ async def test_a_deleted_product_is_gone(shop: Search) -> None:
     assert await shop.ids("lamp") == ["lamp"]
 
 
+async def test_an_inactive_product_is_out_of_search_until_active_again(search: Search) -> None:
+    feeds = search.feeds
+    feeds.product("p1", "Rain Boots", stock=12)
+    feeds.product("p2", "Rain Coat")
+    await search.sync()
+    feeds.update_product("p1", is_active=False)
+    feeds.stock("p1", 3)  # while withdrawn: kept for when it comes back
+    await search.sync()
+    assert await search.ids("rain") == ["p2"]
+    suggest = await search.client.get("/api/search/suggest", params={"q": "rain b"})
+    assert suggest.json() == []
+    feeds.update_product("p1", is_active=True)
+    await search.sync()
+    [boots] = await search.find("boots")
+    assert (boots["id"], boots["stock"]) == ("p1", 3)
+    # Created inactive: never searchable.
+    feeds.product("p3", "Rain Hat")
+    feeds.update_product("p3", is_active=False)
+    await search.sync()
+    assert await search.ids("hat") == []
+
+
 async def test_one_page_with_create_update_delete_applies_in_order(search: Search) -> None:
     feeds = search.feeds
     feeds.product("a", "Wool Scarf")

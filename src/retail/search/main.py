@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,8 @@ from anyio import to_thread
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
-from retail.kernel.events import Event, FeedFollower
+from retail.kernel.events import Event
+from retail.kernel.following import FeedFollower
 from retail.kernel.http import ServiceClient, expect_ok, peer_client
 from retail.kernel.security import TokenCodec
 from retail.search import service
@@ -61,24 +61,32 @@ def claim_index(settings: SearchSettings) -> ProductIndex:
     )
 
 
+@dataclass(frozen=True)
+class IndexTarget:
+    """A feed's `FeedTarget`: its cursor is kept in the index and committed with the page
+    (service.py); an apply begun before a rebuild is dropped (`Following.guard`)."""
+
+    feed: str
+    index: Index
+    following: service.Following
+
+    async def load_cursor(self) -> int:
+        return await service.load_cursor(self.index, self.feed)
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        await APPLIERS[self.feed](self.index, events, self.following.guard())
+
+
 def build_following(
     settings: SearchSettings, index: Index, clients: Mapping[str, ServiceClient]
 ) -> service.Following:
     following = service.Following()
-
-    def applier(feed: str) -> Callable[[Sequence[Event]], Awaitable[None]]:
-        async def apply(events: Sequence[Event]) -> None:
-            await APPLIERS[feed](index, events, following.guard())
-
-        return apply
-
     following.followers = [
         FeedFollower(
             feed,
-            clients[feed].read_events,
-            partial(service.load_cursor, index, feed),
-            applier(feed),
-            interval_seconds=settings.feed_poll_seconds,
+            clients[feed],
+            IndexTarget(feed, index, following),
+            min_interval=settings.feed_poll_seconds,
         )
         for feed in service.FEEDS
     ]
@@ -184,14 +192,7 @@ async def reindex_online(
     tokens: TokenCodec,
     transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
 ) -> Reindexed:
-    client = ServiceClient(
-        "search",
-        settings.url_of("search"),
-        tokens,
-        settings.service_name,
-        timeout=REINDEX_TIMEOUT_SECONDS,
-        transport=(transports or {}).get("search"),
-    )
+    client = peer_client(settings, "search", tokens, transports, timeout=REINDEX_TIMEOUT_SECONDS)
     try:
         response = await client.request("POST", "/internal/reindex")
     finally:

@@ -4,16 +4,21 @@ A batch only records intentions while it is open; documents are built and staged
 closes (`stage`), so a failure part-way leaves nothing behind. Reads inside the batch (the
 stock of a product upserted earlier in it, say) see the batch's own changes first, then
 the last commit.
+
+A stock count that leaves the product on the same side of zero changes nothing indexed: the
+batch keeps it aside (`kept_stock`) rather than re-indexing the product, and the index
+publishes it without a commit when nothing else in the batch needs one (`Deferred`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import tantivy
 
+from retail.search.engine.deferred import Deferred
 from retail.search.engine.model import IndexedProduct, InvalidProduct, validate_product
 from retail.search.engine.schema import (
     Kind,
@@ -38,10 +43,16 @@ class Registry:
 
 class IndexBatch:
     def __init__(
-        self, schema: tantivy.Schema, searcher: tantivy.Searcher, registry: Registry
+        self,
+        schema: tantivy.Schema,
+        searcher: tantivy.Searcher,
+        registry: Registry,
+        deferred: Deferred | None = None,
     ) -> None:
         self._schema, self._searcher, self._registry = schema, searcher, registry
+        self._deferred = deferred or Deferred()  # what earlier batches kept aside
         self._products: dict[str, ProductRecord | None] = {}  # None: deleted
+        self._stock: dict[str, int] = {}  # counts that change nothing indexed
         self._category_names: dict[str, str | None] = {}
         self._pending_stock: dict[str, int | None] = {}
         self._meta: dict[str, str] = {}
@@ -53,15 +64,47 @@ class IndexBatch:
             validate_product(product)
         known = self._records([p.id for p in products])
         for product in products:
-            record, previous = ProductRecord(product), known.get(product.id)
-            if previous is not None and previous.stock_from_inventory:
-                record = record.with_stock(previous.product.stock)
-            pending = self._pending(product.id)
-            if pending is not None:
-                record = record.with_stock(pending)
-                self._pending_stock[product.id] = None
+            previous = known.get(product.id)
+            record = self._record_of(product, previous)
+            if previous is not None and self._indexes_the_same(record, previous):
+                # A repeated event, or one whose stock inventory overrides: nothing to do.
+                if record.product.stock != previous.product.stock:
+                    self._stock[product.id] = record.product.stock
+                continue
             self._products[product.id] = record
             known[product.id] = record
+
+    def _record_of(self, product: IndexedProduct, previous: ProductRecord | None) -> ProductRecord:
+        record = ProductRecord(product)
+        stock = self._inventory_stock(product.id, previous)
+        if stock is not None:
+            record = record.with_stock(stock)
+        pending = self._pending(product.id)
+        if pending is not None:
+            record = record.with_stock(pending)
+            self._pending_stock[product.id] = None
+        return record
+
+    def _inventory_stock(self, product_id: str, previous: ProductRecord | None) -> int | None:
+        if product_id not in self._products:  # counts kept aside apply to the committed record
+            for kept in (self._stock, self._deferred.stock):
+                if product_id in kept:
+                    return kept[product_id]
+        if previous is not None and previous.stock_from_inventory:
+            return previous.product.stock
+        return None
+
+    def _indexes_the_same(self, record: ProductRecord, previous: ProductRecord) -> bool:
+        """Whether `record` would index as the committed `previous` does, and answer the
+        same but for a stock count from inventory (kept aside then)."""
+        new, old = record.product, previous.product
+        if new.id in self._products or record.stock_from_inventory != previous.stock_from_inventory:
+            return False
+        if new.stock != old.stock and not (record.stock_from_inventory and _same_side(new, old)):
+            return False
+        # The document's own "stock" is never answered: the record's stock replaces it.
+        document = {**new.document, "stock": old.document.get("stock")}
+        return replace(new, stock=old.stock, document=document) == old
 
     def _pending(self, product_id: str) -> int | None:
         if product_id in self._pending_stock:
@@ -71,6 +114,7 @@ class IndexBatch:
     def delete(self, product_id: str) -> None:
         self._products[product_id] = None
         self._pending_stock[product_id] = None
+        self._stock.pop(product_id, None)
 
     def set_stock(self, product_id: str, stock: int) -> None:
         """Set the stock; for an unknown product, keep it until the product arrives."""
@@ -79,6 +123,8 @@ class IndexBatch:
         record = self._records([product_id]).get(product_id)
         if record is None:
             self._pending_stock[product_id] = stock
+        elif product_id not in self._products and (stock > 0) == (record.product.stock > 0):
+            self._stock[product_id] = stock  # still in stock, or still out: nothing to index
         else:
             self._products[product_id] = record.with_stock(stock)
 
@@ -88,6 +134,17 @@ class IndexBatch:
 
     def set_meta(self, key: str, value: str) -> None:
         self._meta[key] = value
+
+    def changes_index(self) -> bool:
+        """Whether committing needs to change an indexed document or record."""
+        return bool(self._products or self._category_names or self._pending_stock)
+
+    def kept_stock(self) -> dict[str, int]:
+        """The counts kept aside, for `Deferred` when the batch is not committed."""
+        return self._stock
+
+    def meta(self) -> dict[str, str]:
+        return self._meta
 
     def _records(self, product_ids: Iterable[str]) -> dict[str, ProductRecord]:
         wanted = list(dict.fromkeys(product_ids))
@@ -125,8 +182,13 @@ class IndexBatch:
         return indexed
 
     def _products_to_index(self) -> dict[str, ProductRecord | None]:
-        """This batch's products, and those of the renamed categories."""
+        """This batch's products, those whose counts were kept aside (stored with this
+        commit), and those of the renamed categories."""
         products = dict(self._products)
+        counts = self._deferred.stock | self._stock
+        kept = records_by_id(self._schema, self._searcher, [i for i in counts if i not in products])
+        for product_id, record in kept.items():
+            products[product_id] = record.with_stock(counts[product_id])
         for category_id in self._category_names:
             for record in records_in_category(self._schema, self._searcher, category_id):
                 products.setdefault(record.product.id, record)
@@ -145,7 +207,7 @@ class IndexBatch:
         changes: list[tuple[Kind, Mapping[str, object]]] = [
             (Kind.PENDING_STOCK, self._pending_stock),
             (Kind.CATEGORY, self._category_names),
-            (Kind.META, self._meta),
+            (Kind.META, self._deferred.meta | self._meta),
         ]
         return [
             (key_of(kind, name), None if value is None else record_document(kind, name, value))
@@ -156,7 +218,7 @@ class IndexBatch:
     def registry_after(self) -> Registry:
         """The registry once this batch is committed (for ProductIndex)."""
         registry = Registry(
-            dict(self._registry.meta) | self._meta,
+            self._registry.meta | self._deferred.meta | self._meta,
             self._category_names_after(),
             dict(self._registry.pending_stock),
         )
@@ -166,6 +228,10 @@ class IndexBatch:
             else:
                 registry.pending_stock[product_id] = stock
         return registry
+
+
+def _same_side(new: IndexedProduct, old: IndexedProduct) -> bool:
+    return (new.stock > 0) == (old.stock > 0)
 
 
 def records_by_id(

@@ -11,14 +11,17 @@ processes may each hold their own directory.
 Atomic cursors: every write takes `meta`, key/value pairs committed in the same tantivy
 commit as the change, so a feed cursor is stored exactly when its events are applied. A
 commit costs tens of milliseconds (it syncs to disk): apply a page of feed events in one
-`batch()`, with its cursor, rather than one commit per event.
+`batch()`, with its cursor, rather than one commit per event. A batch that changes nothing
+indexed (stock counts that stay on the same side of zero, meta alone) is published to
+searches and `get_meta` at once but stored with the next commit (`Deferred`).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +29,9 @@ import tantivy
 
 from retail.search.engine.analysis import query_words, singular
 from retail.search.engine.batch import IndexBatch, Registry, Words, load_registry
+from retail.search.engine.deferred import Deferred
 from retail.search.engine.directory_lock import DirectoryLock
+from retail.search.engine.heap import IdleTrim
 from retail.search.engine.model import (
     IndexClosed,
     IndexedProduct,
@@ -35,7 +40,8 @@ from retail.search.engine.model import (
     validate_query,
 )
 from retail.search.engine.queries import filter_queries, tier_queries
-from retail.search.engine.schema import TIE_WEIGHT_FIELD, Kind, ProductRecord, build_schema
+from retail.search.engine.reading import Hit, View, answer_json, match_count
+from retail.search.engine.schema import Kind, build_schema
 from retail.search.engine.vocabulary import Vocabulary, count_documents
 
 DEFAULT_SUGGESTIONS = 8
@@ -47,8 +53,9 @@ _WRITER_THREADS = 1
 
 
 class ProductIndex:
-    def __init__(self, directory: Path) -> None:
-        """Open the index stored under `directory`, creating both if needed."""
+    def __init__(self, directory: Path, *, clock: Callable[[], float] = time.monotonic) -> None:
+        """Open the index stored under `directory`, creating both if needed; `clock`
+        (seconds) dates what waits for a commit (`Deferred`)."""
         directory.mkdir(parents=True, exist_ok=True)
         self._lock = DirectoryLock(directory)
         try:
@@ -58,31 +65,44 @@ class ProductIndex:
             searcher = self._index.searcher()
             self._registry = load_registry(self._schema, searcher)
             self._vocabulary = _load_vocabulary(searcher)
+            self._view = View(searcher)
         except BaseException:
             self._lock.release()
             raise
         self._write_lock = threading.RLock()
         self._batch_open = False
         self._closed = False
+        self._trim = IdleTrim()
+        self._clock = clock
+        self._deferred = Deferred()
 
     # Writes -------------------------------------------------------------------------------
 
+    def batch(self, meta: Mapping[str, str] | None = None) -> AbstractContextManager[IndexBatch]:
+        """Changes published together, with `meta`, when the block ends; none of them if it
+        raises. Opening one, or calling another write, inside a batch raises RuntimeError."""
+        return self._batch(meta)
+
     @contextmanager
-    def batch(self, meta: Mapping[str, str] | None = None) -> Iterator[IndexBatch]:
-        """Changes published by one commit, with `meta`, when the block ends; none of them
-        if it raises. Opening one, or calling another write, inside a batch raises
-        RuntimeError."""
+    def _batch(
+        self, meta: Mapping[str, str] | None = None, *, store: bool = False
+    ) -> Iterator[IndexBatch]:
         with self._write_lock:
             self._check_open()
             if self._batch_open:
                 raise RuntimeError("a ProductIndex batch is already open")
             self._batch_open = True
             try:
-                batch = IndexBatch(self._schema, self._index.searcher(), self._registry)
+                view, deferred = self._view, self._deferred
+                batch = IndexBatch(self._schema, view.searcher, self._registry, deferred)
                 yield batch
                 for key, value in (meta or {}).items():
                     batch.set_meta(key, value)
-                self._commit(batch)
+                kept = len(batch.kept_stock())
+                if store or batch.changes_index() or self._deferred.due(self._clock(), kept):
+                    self._commit(batch)
+                else:
+                    self._deferred.keep(batch.kept_stock(), batch.meta(), self._clock())
             finally:
                 self._batch_open = False
 
@@ -96,6 +116,11 @@ class ProductIndex:
         self._index.reload()
         self._registry = batch.registry_after()
         self._learn(indexed)
+        # Published after the vocabulary has learnt the batch's words: pages cached in the
+        # view are built with them. Then what was deferred is stored: it can go.
+        self._view = View(self._index.searcher())
+        self._deferred = Deferred()
+        self._trim.wrote()  # the heap the segment was built in goes back once writes pause
 
     def _learn(self, indexed: Sequence[Words]) -> None:
         new_words = self._vocabulary.unknown(pair for words in indexed for pair in words)
@@ -138,14 +163,16 @@ class ProductIndex:
             self._check_open()
             if self._batch_open:  # the delete below would otherwise join the open batch
                 raise RuntimeError("clear() inside a ProductIndex batch")
-            previous = self._registry
+            previous, deferred = self._registry, self._deferred
             self._writer.delete_all_documents()
-            self._registry = Registry()  # the batch must not carry the old records over
+            # The batch must not carry the old records over, nor store kept counts (which
+            # would bring their products back).
+            self._registry, self._deferred = Registry(), Deferred()
             try:
-                with self.batch(meta):
+                with self._batch(meta, store=True):
                     pass
             except BaseException:
-                self._registry = previous
+                self._registry, self._deferred = previous, deferred
                 raise
             self._vocabulary = Vocabulary()
 
@@ -155,15 +182,31 @@ class ProductIndex:
         """Product documents, best first, each with its latest stock. Raises InvalidQuery
         (a ValueError) for a query that cannot run: blank, too long, or out-of-range limit,
         offset or prices. Text with nothing searchable in it (only emoji) finds nothing."""
-        validate_query(query)
-        words = query_words(query.text)
-        if not words:
-            return []
+        return [dict(hit.document) for hit in self._hits(query)]
+
+    def search_json(self, query: SearchQuery) -> bytes:
+        """`search`, as the JSON array of the documents."""
+        return answer_json(self._hits(query))
+
+    def cached_json(self, query: SearchQuery) -> bytes | None:
+        """`search_json` if this query was answered since the last commit, else None: a few
+        microseconds, so it needs no worker thread."""
         self._check_open()
-        searcher = self._index.searcher()
-        filters = filter_queries(self._schema, query)
-        tiers = tier_queries(self._schema, words, self._vocabulary, filters)
-        return [r.response() for r in _page(searcher, tiers, query.offset, query.limit)]
+        view = self._view
+        page = view.cached_page(query)
+        return None if page is None else answer_json(view.hits(page, self._deferred.stock))
+
+    def _hits(self, query: SearchQuery) -> list[Hit]:
+        validate_query(query)
+        self._check_open()
+        view = self._view
+        page = view.cached_page(query)
+        if page is None:
+            words = query_words(query.text)
+            filters = filter_queries(self._schema, query)
+            tiers = tier_queries(self._schema, words, self._vocabulary, filters) if words else []
+            page = view.page(query, tiers, query.offset, query.limit)
+        return view.hits(page, self._deferred.stock)
 
     def suggest(self, prefix: str, limit: int = DEFAULT_SUGGESTIONS) -> list[str]:
         """Up to `limit` titles of the best products whose title matches what was typed;
@@ -175,33 +218,43 @@ class ProductIndex:
         limit = max(1, min(limit, MAX_SUGGESTIONS))
         tiers = tier_queries(self._schema, words, self._vocabulary, fields=("title",))
         # Several products can share a title: read a few more than needed.
-        records = _page(self._index.searcher(), tiers, 0, 4 * limit)
-        titles = {r.product.title.casefold(): r.product.title for r in records}
+        view = self._view
+        hits = view.hits(view.addresses(tiers, 0, 4 * limit), {})
+        titles = {hit.title.casefold(): hit.title for hit in hits}
         return list(titles.values())[:limit]
 
     def get_meta(self, key: str) -> str | None:
         """The value as of the last commit (so after every returned write)."""
         self._check_open()
+        if key in self._deferred.meta:
+            return self._deferred.meta[key]
         return self._registry.meta.get(key)
 
     def count(self) -> int:
         """How many products the index holds."""
         self._check_open()
         query = tantivy.Query.term_query(self._schema, "kind", str(Kind.PRODUCT))
-        return _match_count(self._index.searcher(), query)
+        return match_count(self._view.searcher, query)
 
     # Life cycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the directory; idempotent. Do not close while other threads search."""
+        """Store what waits for a commit and release the directory; idempotent. Do not
+        close while other threads search."""
         with self._write_lock:
             if self._closed:
                 return
-            self._closed = True
             try:
-                self._writer.wait_merging_threads()
+                if self._deferred:
+                    with self._batch(store=True):
+                        pass
             finally:
-                self._lock.release()
+                self._closed = True
+                self._trim.cancel()
+                try:
+                    self._writer.wait_merging_threads()
+                finally:
+                    self._lock.release()
 
     def __enter__(self) -> ProductIndex:
         return self
@@ -214,37 +267,12 @@ class ProductIndex:
             raise IndexClosed("the index is closed")
 
 
-def _page(
-    searcher: tantivy.Searcher, tiers: Sequence[tantivy.Query], offset: int, limit: int
-) -> list[ProductRecord]:
-    """Hits offset..offset+limit over the tiers in order: a later tier is only read when
-    the earlier ones run out before the end of the page."""
-    records: list[ProductRecord] = []
-    for tier in tiers:
-        hits = searcher.search(
-            tier, limit, count=False, offset=offset, weight_by_field=TIE_WEIGHT_FIELD
-        ).hits
-        records += [ProductRecord.from_bytes(searcher.doc(a)["record"][0]) for _, a in hits]
-        limit -= len(hits)
-        if limit == 0:
-            break
-        # Short of the page: the tier ended within it (next tier from its start), or before
-        # it (skip what is left of the offset, which needs the tier's size).
-        offset = 0 if hits else offset - _match_count(searcher, tier)
-    return records
-
-
 def _open_or_create(directory: Path, schema: tantivy.Schema) -> tantivy.Index:
     if tantivy.Index.exists(str(directory)) and tantivy.Index.open(str(directory)).schema != schema:
         raise IndexIncompatible(
             f"{directory} holds an index of another schema: remove it and rebuild from the feeds"
         )
     return tantivy.Index(schema, path=str(directory))
-
-
-def _match_count(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
-    result: Any = searcher.search(query, 1, count=True)  # the stubs omit SearchResult.count
-    return int(result.count)
 
 
 def _load_vocabulary(searcher: tantivy.Searcher) -> Vocabulary:

@@ -87,10 +87,6 @@ class ProductRecord:
         from_inventory = bool(fields.pop("stock_from_inventory"))
         return cls(IndexedProduct(**fields), from_inventory)
 
-    def response(self) -> dict[str, Any]:
-        """The product document as stored, with the latest stock."""
-        return {**self.product.document, "stock": self.product.stock}
-
 
 def product_document(
     record: ProductRecord, category_name: str
