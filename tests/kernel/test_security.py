@@ -88,3 +88,49 @@ def test_unknown_role_is_refused() -> None:
     )
     with pytest.raises(Unauthorized):
         codec.verify_access(token)
+
+
+def test_a_token_seen_before_is_not_decoded_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    codec = TokenCodec(SECRET)
+    token = codec.issue_access("u1", "customer")
+    calls: list[str] = []
+    decode = jwt.decode
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append("decode")
+        return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    first = codec.verify_access(token)
+    assert codec.verify_access(token) == first
+    assert first.user_id == "u1"
+    assert calls == ["decode"]
+
+
+def test_a_remembered_token_is_checked_again_once_expired(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    codec = TokenCodec(SECRET, access_ttl_seconds=60)
+    token = codec.issue_access("u1", "customer")
+    codec.verify_access(token)
+    later = time.time() + 60 + 6  # past exp and the 5 s leeway
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    def expired(*args: object, **kwargs: object) -> object:
+        raise jwt.ExpiredSignatureError  # what PyJWT answers at that time
+
+    monkeypatch.setattr(jwt, "decode", expired)
+    with pytest.raises(Unauthorized):
+        codec.verify_access(token)
+
+
+def test_a_remembered_token_keeps_its_kind() -> None:
+    codec = TokenCodec(SECRET)
+    access = codec.issue_access("u1", "admin")
+    service = codec.issue_service("orders")
+    assert codec.verify_access(access).is_admin
+    assert codec.verify_service(service) == "orders"
+    with pytest.raises(Unauthorized):
+        codec.verify_service(access)
+    with pytest.raises(Unauthorized):
+        codec.verify_access(service)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
+from starlette.responses import Response
 
 from retail.inventory import service
 from retail.inventory.dependencies import ExistingLevel, LowStockDefault, ReadUoW, UoW
 from retail.inventory.domain import ReservationLine, Threshold
+from retail.inventory.ports import UnitOfWork
 from retail.inventory.schemas import (
     ORDER_ID_PATTERN,
     InventoryItem,
@@ -22,7 +24,9 @@ from retail.inventory.schemas import (
     ReservationRead,
     StockUpdate,
 )
+from retail.kernel.openapi import DESCRIPTIONS
 from retail.kernel.pagination import Pagination
+from retail.kernel.responses import model_response
 from retail.kernel.security import AdminUser, InternalCaller
 
 router = APIRouter(prefix="/api/inventory", tags=["inventory"])
@@ -32,6 +36,8 @@ OrderIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=ORDER_ID_
 _RESERVE_ERRORS: dict[int | str, dict[str, str]] = {
     409: {"description": "INSUFFICIENT_STOCK or RESERVATION_RELEASED"},
     422: {"description": "UNKNOWN_PRODUCT or VALIDATION_ERROR"},
+    # Declared: reserve opens its unit of work itself, so no dependency documents it.
+    503: {"description": DESCRIPTIONS[503]},
 }
 
 
@@ -89,10 +95,13 @@ async def stock_history(
 
 
 @internal_router.post("", response_model=ReservationRead, responses=_RESERVE_ERRORS)
-async def reserve(caller: InternalCaller, body: ReservationCreate, uow: UoW) -> ReservationRead:
+async def reserve(caller: InternalCaller, body: ReservationCreate, request: Request) -> Response:
+    # Every order calls this: the unit of work comes straight from app.state and the answer
+    # is serialised once (kernel/responses.py), each a per-request cost saved.
+    uow: UnitOfWork = request.app.state.unit_of_work()
     lines = [ReservationLine(line.product_id, line.quantity) for line in body.lines]
     reservation = await service.reserve_stock(uow, body.order_id, lines, actor=f"service:{caller}")
-    return ReservationRead.of(reservation)
+    return model_response(ReservationRead.of(reservation))
 
 
 @internal_router.post("/{order_id}/release", response_model=ReleaseRead)

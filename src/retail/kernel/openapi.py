@@ -24,7 +24,13 @@ from starlette.routing import BaseRoute
 
 from retail.kernel.edges import takes_json_body
 from retail.kernel.errors import ErrorResponse
-from retail.kernel.security import admin_principal, current_principal, internal_caller
+from retail.kernel.security import (
+    access_bearer,
+    admin_principal,
+    current_principal,
+    internal_caller,
+    service_bearer,
+)
 from retail.kernel.storage import read_only_unit_of_work, unit_of_work
 
 ERROR_SCHEMA = "ErrorResponse"
@@ -84,7 +90,8 @@ def _token_is_optional(route: RouteContext) -> bool:
     """A route that reads a bearer token without requiring one (a public read that shows
     admins more): FastAPI marks it as secured all the same."""
     calls = {d.call for d in _dependencies(route.dependant)}
-    return not calls & {current_principal, admin_principal, internal_caller}
+    required = {current_principal, admin_principal, internal_caller, access_bearer, service_bearer}
+    return not calls & required
 
 
 def _error_entry(status: int, declared: dict[str, Any] | None) -> dict[str, Any]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile, status
+from fastapi import APIRouter, File, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 
 from retail.kernel.errors import NotFound
+from retail.kernel.openapi import DESCRIPTIONS
 from retail.kernel.pagination import Pagination, total_pages
+from retail.kernel.responses import model_response
 from retail.kernel.security import AdminUser, InternalCaller
 from retail.products import images, service
 from retail.products.adapters.images import CONTENT_TYPES, IMMUTABLE, MEDIA_PATH
@@ -25,6 +27,7 @@ from retail.products.dependencies import (
     VisibleProduct,
 )
 from retail.products.exceptions import ImageTooLarge
+from retail.products.ports import UnitOfWork
 from retail.products.schemas import (
     LookupItem,
     LookupRequest,
@@ -145,12 +148,20 @@ async def _read_at_most(file: UploadFile, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@internal_router.post("/lookup", response_model=LookupResult)
+@internal_router.post(
+    "/lookup",
+    response_model=LookupResult,
+    # Declared: the route opens its unit of work itself, so no dependency documents it.
+    responses={503: {"description": DESCRIPTIONS[503]}},
+)
 async def lookup_products(
-    body: LookupRequest, uow: ReadUoW, _caller: InternalCaller
-) -> LookupResult:
+    body: LookupRequest, _caller: InternalCaller, request: Request
+) -> Response:
+    # Every order calls this: the unit of work comes straight from app.state and the answer
+    # is serialised once (kernel/responses.py), each a per-request cost saved.
+    uow: UnitOfWork = request.app.state.unit_of_work(readonly=True)
     found = await service.lookup_products(uow, body.ids)
-    return LookupResult(products=[LookupItem.of(p) for p in found])
+    return model_response(LookupResult(products=[LookupItem.of(p) for p in found]))
 
 
 @media_router.get(

@@ -70,6 +70,12 @@ _KEY = Prepared(
         idempotency_keys.c.key == bindparam("p_key"),
     )
 )
+# The SET columns are the other parameters' names (status, updated_at, release_due, ...).
+_TRANSITION = Prepared(
+    update(orders).where(
+        orders.c.id == bindparam("p_id"), orders.c.status == bindparam("p_expected")
+    )
+)
 
 
 class SqlOrderRepository:
@@ -128,11 +134,8 @@ class SqlOrderRepository:
             values["release_due"] = True
         if lease_until is not None:
             values["recovery_lease_until"] = lease_until
-        result = await self._session.execute(
-            update(orders)
-            .where(orders.c.id == order_id, orders.c.status == expected)
-            .values(values)
-        )
+        params = {**values, "p_id": order_id, "p_expected": expected}
+        result = await self._session.execute(_TRANSITION, params)
         return rows_affected(result) == 1
 
     async def replace_lines(self, order: Order) -> bool:

@@ -156,6 +156,9 @@ def _filters(query: ProductQuery) -> list[ColumnElement[bool]]:
 
 # The by-id read, built once: the hot path of the catalogue and of every order's lookup.
 _BY_ID = Prepared(select(products).where(products.c.id == bindparam("p_id")))
+# Up to this many ids, a lookup is that many prepared by-id reads: an IN list cannot be
+# prepared, and SQLAlchemy building one costs more than several indexed reads.
+_BY_ID_LOOKUPS = 8
 
 
 class SqlProductRepository:
@@ -174,6 +177,10 @@ class SqlProductRepository:
     async def get_many(self, product_ids: Sequence[str]) -> list[Product]:
         if not product_ids:
             return []
+        wanted = list(dict.fromkeys(product_ids))
+        if len(wanted) <= _BY_ID_LOOKUPS:
+            found = [await self.get(product_id) for product_id in wanted]
+            return [product for product in found if product is not None]
         result = await self._session.execute(
             select(products).where(products.c.id.in_(list(product_ids)))
         )
