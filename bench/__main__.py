@@ -14,12 +14,18 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from bench.load import Result, Target, have_wrk, run
+from bench.procs import cpu_total, usage_by_service
 from bench.stack import Stack
+from retail.kernel.settings import SERVICE_PORTS
 
 DEFAULT_LEVELS = (16, 64)
+BARE = "bare app /static"
+ORDER_TARGET = "POST /api/orders"
+SERVICES = tuple(SERVICE_PORTS)
 
 
 def _row(result: Result, ceiling: float | None) -> str:
@@ -31,7 +37,7 @@ def _row(result: Result, ceiling: float | None) -> str:
 
 
 def render(results: list[Result], products: int, seconds: int) -> str:
-    ceilings = {r.concurrency: r.rps for r in results if r.target == "bare app /static"}
+    ceilings = {r.concurrency: r.rps for r in results if r.target == BARE}
     tool = results[0].tool if results else "-"
     lines = [
         f"{products:,} products, {seconds}s per cell, load generator: {tool}",
@@ -45,7 +51,7 @@ def render(results: list[Result], products: int, seconds: int) -> str:
 
 def targets(stack: Stack) -> list[Target]:
     return [
-        Target("bare app /static", stack.bare_url, ["/static"]),
+        Target(BARE, stack.bare_url, ["/static"]),
         Target("GET /api/products (page)", stack.url("products"), stack.product_list_paths()),
         Target("GET /api/products/{id}", stack.url("products"), stack.product_paths()),
         Target("GET /api/categories", stack.url("categories"), ["/api/categories"]),
@@ -69,14 +75,53 @@ def targets(stack: Stack) -> list[Target]:
         ),
         Target("GET /api/search?q=", stack.url("search"), stack.search_paths()),
         Target(
-            "POST /api/orders",
+            ORDER_TARGET,
             stack.url("orders"),
             ["/api/orders"],
             method="POST",
             bodies=stack.order_bodies(),
             headers=stack.customer_headers(),
         ),
+        Target(
+            "GET /api/orders (the customer's own, 10 a page)",
+            stack.url("orders"),
+            stack.orders_page_paths(),
+            headers=stack.customer_headers(),
+        ),
     ]
+
+
+def measure(stack: Stack, target: Target, level: int, seconds: int) -> tuple[Result, str]:
+    """One cell, and for orders the CPU every service process spent per order placed."""
+    before = usage_by_service(stack.services_pid, SERVICES)
+    result = run(target, level, seconds)
+    if target.name != ORDER_TARGET or not before or result.requests == 0:
+        return result, ""
+    after = usage_by_service(stack.services_pid, SERVICES)
+    spent = {name: after[name].cpu_seconds - before[name].cpu_seconds for name in after}
+    per_order = {name: 1000 * cpu / result.requests for name, cpu in spent.items() if cpu > 0}
+    parts = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(per_order.items()))
+    note = (
+        f"CPU ms per order at concurrency {level}: {sum(per_order.values()):.2f} "
+        f"(every service process, feed followers included: {parts})"
+    )
+    return result, note
+
+
+def idle_and_memory(stack: Stack, idle_seconds: float) -> str:
+    """Resident memory of each service after the run, and CPU while nothing happens."""
+    before = usage_by_service(stack.services_pid, SERVICES)
+    if not before:
+        return "(no /proc: memory and idle CPU not measured)"
+    time.sleep(idle_seconds)
+    after = usage_by_service(stack.services_pid, SERVICES)
+    idle = (cpu_total(after) - cpu_total(before)) / idle_seconds
+    rss = ", ".join(f"{name} {after[name].rss_bytes / 2**20:.0f}" for name in SERVICES)
+    total = sum(one.rss_bytes for one in after.values()) / 2**20
+    return (
+        f"Resident memory after the run, MiB: {rss}; all six {total:.0f}\n\n"
+        f"Idle CPU of the six services over {idle_seconds:.0f} s: {100 * idle:.1f}% of one core"
+    )
 
 
 def main() -> int:
@@ -85,14 +130,25 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--levels", type=int, nargs="+", default=list(DEFAULT_LEVELS))
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.md"))
+    parser.add_argument("--only", nargs="*", default=[], help="cells whose name contains one")
+    parser.add_argument("--idle-seconds", type=float, default=20.0)
     args = parser.parse_args()
     if not have_wrk():
         print("wrk not found (apt-get install wrk): using the slower Python load generator")
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
         stack.seed(args.products)
-        results = [
-            run(target, level, args.seconds) for target in targets(stack) for level in args.levels
+        chosen = [
+            target
+            for target in targets(stack)
+            if target.name == BARE or not args.only or any(o in target.name for o in args.only)
         ]
+        cells = [
+            measure(stack, target, level, args.seconds)
+            for target in chosen
+            for level in args.levels
+        ]
+        results = [result for result, _ in cells]
+        notes = [note for _, note in cells if note]
         login = Target(
             "POST /api/auth/login (bcrypt)",
             stack.url("auth"),
@@ -100,9 +156,16 @@ def main() -> int:
             method="POST",
             bodies=[json.dumps(stack.customer_credentials())],
         )
-        results.append(run(login, 4, args.seconds))
+        if not args.only or any(o in login.name for o in args.only):
+            results.append(run(login, 4, args.seconds))
         oversell = stack.oversell_report()
-    table = render(results, args.products, args.seconds) + "\n\n" + oversell
+        footer = [
+            f"All six services answered /ready {stack.ready_seconds:.1f} s after `retail up`",
+            *notes,
+            oversell,
+            idle_and_memory(stack, args.idle_seconds),
+        ]
+    table = render(results, args.products, args.seconds) + "\n\n" + "\n\n".join(footer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")
     print(table)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from urllib.parse import urlencode
 
 import httpx
 
@@ -54,13 +55,27 @@ class Stack:
         self._customer_token = ""
         self._stocked_product = ""
         self._stock_before = 0
+        self.ready_seconds = 0.0
+        self._titles: list[str] = []
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
 
+    @property
+    def services_pid(self) -> int:
+        """The `retail up` process: every service runs under it."""
+        return self._processes[0].pid
+
     def __enter__(self) -> Self:
         python = sys.executable
+        started = time.monotonic()
         self._processes.append(subprocess.Popen([python, "-m", "retail", "up"], env=self.env))
+        try:
+            self._wait([self.url(s) + "/ready" for s in SERVICE_PORTS])
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.ready_seconds = time.monotonic() - started
         bare = [
             python,
             "-m",
@@ -77,7 +92,11 @@ class Stack:
             "--no-access-log",
         ]
         self._processes.append(subprocess.Popen(bare, env=self.env))
-        self._wait([*(self.url(s) + "/ready" for s in SERVICE_PORTS), self.bare_url + "/static"])
+        try:
+            self._wait([self.bare_url + "/static"])
+        except BaseException:
+            self.__exit__(None, None, None)  # never leave the services running
+            raise
         return self
 
     def __exit__(
@@ -112,6 +131,7 @@ class Stack:
         )
         listing = httpx.get(f"{self.url('products')}/api/products", params={"limit": 100}).json()
         self.product_ids = [p["id"] for p in listing["products"]]
+        self._titles = [p["title"] for p in listing["products"]]
         self._prepare_orders()
         self._wait_for_search(products)
 
@@ -146,11 +166,19 @@ class Stack:
         return [f"/api/products?page={page}&limit=20" for page in range(1, 6)]
 
     def search_paths(self) -> list[str]:
+        """Varied queries: the fixed ones, and one to three words of each listed title."""
         rng = random.Random(7)
-        return [
-            f"/api/search?q={q.replace(' ', '+')}&limit=20"
-            for q in rng.sample(QUERIES * 3, len(QUERIES) * 3)
-        ]
+        queries = list(QUERIES)
+        for title in self._titles:
+            words = title.split()
+            start = rng.randrange(len(words))
+            queries.append(" ".join(words[start : start + rng.randint(1, 3)]).lower())
+        rng.shuffle(queries)
+        return [f"/api/search?{urlencode({'q': q, 'limit': 20})}" for q in queries]
+
+    def orders_page_paths(self) -> list[str]:
+        """The customer's own orders, 10 a page (the order cells ran first and filled them)."""
+        return [f"/api/orders?page={page}&limit=10" for page in range(1, 6)]
 
     def order_bodies(self) -> list[str]:
         line = {"product_id": self._stocked_product, "quantity": 1}
