@@ -73,13 +73,15 @@ class Stack:
 
 
 @contextmanager
-def services(data_dir: Path, workers: int) -> Iterator[Stack]:
+def services(data_dir: Path, workers: int, database_url: str | None = None) -> Iterator[Stack]:
     """Products, inventory and orders; categories gets a port nobody listens on."""
     ports = dict(zip(SERVICES, _free_ports(len(SERVICES)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
     env |= {"DATA_DIR": str(data_dir), "JWT_SECRET_KEY": SECRET, "LOG_LEVEL": "WARNING"}
     env |= {"FEED_POLL_SECONDS": "0.1"}
+    if database_url:  # e.g. PostgreSQL: every service in schemas of its own for this run
+        env |= {"DATABASE_URL": database_url, "DATABASE_SCHEMA_PREFIX": f"bench{os.getpid()}_"}
     env |= {f"{name.upper()}_PORT": str(port) for name, port in ports.items()}
     env |= {f"{name.upper()}_URL": url for name, url in urls.items()}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -229,10 +231,16 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="processes of inventory, orders")
     parser.add_argument("--no-keys", dest="keys", action="store_false")
+    parser.add_argument(
+        "--database-url", help="a server instead of the embedded SQLite, e.g. postgresql+asyncpg://"
+    )
     args = parser.parse_args()
     options = Options(args.orders, args.concurrency, args.workers, args.keys)
     seeded = options.orders + WARM_UP_ORDERS
-    with tempfile.TemporaryDirectory() as data_dir, services(Path(data_dir), args.workers) as stack:
+    with (
+        tempfile.TemporaryDirectory() as data_dir,
+        services(Path(data_dir), args.workers, args.database_url) as stack,
+    ):
         product_id = seed(stack.urls, seeded)
         warm = Options(WARM_UP_ORDERS, min(8, options.concurrency), options.workers, options.keys)
         asyncio.run(place_orders(stack, product_id, WARM_UP_ORDERS, warm))

@@ -199,7 +199,8 @@ OUTBOX_COMMITS = OutboxCommits()
 _INSERT = "retail.outbox_insert"
 
 
-def _notify_commit() -> None:
+def notify_outbox_commit() -> None:
+    """Wake held feed reads: a commit that wrote outbox events landed (SQL or MongoDB)."""
     # Looked up at call time: tests swap the signal.
     OUTBOX_COMMITS.notify()
 
@@ -217,7 +218,7 @@ class SqlEventLog:
         session = self._session
         # Once the commit has landed (a read woken before it would find nothing); a
         # rollback drops it.
-        session.after_commit(_notify_commit)
+        session.after_commit(notify_outbox_commit)
         if session.dialect.name == "postgresql":
             # Sequence values are handed out at insert but become visible at commit, so a
             # follower could pass seq 8 before seq 7 commits and never see 7. Holding this

@@ -47,7 +47,7 @@ from pymongo.read_concern import ReadConcern
 from pymongo.results import UpdateResult
 
 from retail.kernel.errors import ServiceUnavailable
-from retail.kernel.events import OUTBOX_COMMITS, Event
+from retail.kernel.events import Event, notify_outbox_commit
 from retail.kernel.settings import Settings
 
 Document = dict[str, Any]
@@ -601,7 +601,7 @@ class MongoUnitOfWork:
         with unavailable_as_503():
             await self.unit.commit()
         if self.unit.wrote_events:
-            OUTBOX_COMMITS.notify()
+            notify_outbox_commit()
 
 
 # --- the outbox and feed cursors ---------------------------------------------------------
