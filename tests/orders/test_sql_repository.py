@@ -1,5 +1,6 @@
 """What only the SQL adapter has: the database's own CHECKs, and migrations that match the
-tables. Everything the back ends share is in test_repository_contract.py."""
+tables, and the customer's page answered from an index. Everything the back ends share is in
+test_repository_contract.py."""
 
 from __future__ import annotations
 
@@ -57,3 +58,31 @@ async def test_the_migration_matches_the_tables(engine: SqlDatabase) -> None:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
     assert await engine.run_sync(differences) == []
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        # The customer's own page: newest first, failed attempts hidden, counted from the index.
+        "WHERE user_id = 'u' AND status != 'failed'",
+        "WHERE user_id = 'u' AND status = 'cancelled'",
+        "WHERE user_id = 'u'",
+    ],
+)
+async def test_the_customers_page_is_read_from_one_index(engine: SqlDatabase, where: str) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are checked on SQLite")
+
+    async def plan_of(sql: str) -> str:
+        explain = text(f"EXPLAIN QUERY PLAN {sql}")
+        rows = await engine.run_sync(lambda connection: connection.execute(explain).all())
+        return " ".join(str(row[-1]) for row in rows)
+
+    # Constant fragments from this module, not input.
+    page = await plan_of(
+        f"SELECT * FROM orders {where} ORDER BY created_at DESC, id DESC LIMIT 10 OFFSET 20"  # noqa: S608
+    )
+    assert "ix_orders_user_created" in page, page
+    assert "TEMP B-TREE" not in page, page
+    count = await plan_of(f"SELECT count(*) FROM orders {where}")  # noqa: S608
+    assert "COVERING INDEX ix_orders_user_created" in count, count

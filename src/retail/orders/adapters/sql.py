@@ -8,9 +8,10 @@ duplicate (user_id, key) `IdempotencyKeyTaken`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -49,15 +50,62 @@ from retail.orders.domain import (
 from retail.orders.exceptions import IdempotencyKeyTaken, OrderNumberTaken
 
 
-def _query_condition(query: OrderQuery) -> ColumnElement[bool]:
+def _page_condition(shape: _PageShape) -> ColumnElement[bool]:
     conditions: list[ColumnElement[bool]] = [true()]
-    if query.user_id is not None:
-        conditions.append(orders.c.user_id == query.user_id)
-    if query.status is not None:
-        conditions.append(orders.c.status == query.status)
-    elif query.hide_failed:
+    if shape.by_user:
+        conditions.append(orders.c.user_id == bindparam("p_user"))
+    if shape.by_status:
+        conditions.append(orders.c.status == bindparam("p_status"))
+    elif shape.hide_failed:
         conditions.append(orders.c.status != "failed")
     return and_(*conditions)
+
+
+class _PageShape(NamedTuple):
+    """Which filters a page query has; its values travel as parameters."""
+
+    by_user: bool
+    by_status: bool
+    hide_failed: bool
+
+
+class _PageStatements(NamedTuple):
+    total: Prepared
+    rows: Prepared
+    lines: Prepared
+
+
+@functools.cache
+def _page_statements(shape: _PageShape) -> _PageStatements:
+    """A page's three statements, built once per shape (six at most): the count, the orders
+    (newest first, ties by id) and their lines, selected by the same page as a subquery so
+    that no IN list is built per call."""
+    condition = _page_condition(shape)
+    page = (
+        select(orders)
+        .where(condition)
+        .order_by(desc(orders.c.created_at), desc(orders.c.id))
+        .limit(bindparam("p_limit"))
+        .offset(bindparam("p_offset"))
+    )
+    ids = page.with_only_columns(orders.c.id).scalar_subquery()
+    lines = (
+        select(order_lines)
+        .where(order_lines.c.order_id.in_(ids))
+        .order_by(order_lines.c.order_id, order_lines.c.position)
+    )
+    count = select(func.count()).select_from(orders).where(condition)
+    return _PageStatements(Prepared(count), Prepared(page), Prepared(lines))
+
+
+def _page_params(query: OrderQuery, offset: int, limit: int) -> tuple[_PageShape, dict[str, Any]]:
+    shape = _PageShape(query.user_id is not None, query.status is not None, query.hide_failed)
+    params: dict[str, Any] = {"p_limit": limit, "p_offset": offset}
+    if query.user_id is not None:
+        params["p_user"] = query.user_id
+    if query.status is not None:
+        params["p_status"] = query.status
+    return shape, params
 
 
 # The order path's statements, built once (`Prepared`: see retail.kernel.prepared).
@@ -71,6 +119,12 @@ _KEY = Prepared(
     )
 )
 # The SET columns are the other parameters' names (status, updated_at, release_due, ...).
+_ORDER = Prepared(select(orders).where(orders.c.id == bindparam("p_id")))
+_ORDER_LINES = Prepared(
+    select(order_lines)
+    .where(order_lines.c.order_id == bindparam("p_id"))
+    .order_by(order_lines.c.position)
+)
 _TRANSITION = Prepared(
     update(orders).where(
         orders.c.id == bindparam("p_id"), orders.c.status == bindparam("p_expected")
@@ -107,17 +161,22 @@ class SqlOrderRepository:
         await self._session.execute(_ADD_LINES, line_rows(order))
 
     async def get(self, order_id: str) -> Order | None:
-        found = await self._load(orders.c.id == order_id)
-        return found[0] if found else None
+        params = {"p_id": order_id}
+        row = (await self._session.execute(_ORDER, params)).mappings().first()
+        if row is None:
+            return None
+        lines = (await self._session.execute(_ORDER_LINES, params)).mappings().all()
+        return order_of(row, lines)
 
     async def page(self, query: OrderQuery, *, offset: int, limit: int) -> Page[Order]:
-        condition = _query_condition(query)
-        total = await self._session.scalar(
-            select(func.count()).select_from(orders).where(condition)
-        )
-        newest_first = [desc(orders.c.created_at), desc(orders.c.id)]
-        items = await self._load(condition, order_by=newest_first, offset=offset, limit=limit)
-        return Page(items, int(total or 0))
+        shape, params = _page_params(query, offset, limit)
+        statements = _page_statements(shape)
+        total = await self._session.scalar(statements.total, params)
+        rows = (await self._session.execute(statements.rows, params)).mappings().all()
+        if not rows:
+            return Page([], int(total or 0))
+        found = await self._session.execute(statements.lines, params)
+        return Page(_with_lines(rows, found.mappings()), int(total or 0))
 
     async def transition(
         self,
@@ -185,30 +244,24 @@ class SqlOrderRepository:
                 claimed.append(order_id)
         return await self._load(orders.c.id.in_(claimed)) if claimed else []
 
-    async def _load(
-        self,
-        condition: ColumnElement[bool],
-        *,
-        order_by: Sequence[Any] = (),
-        offset: int = 0,
-        limit: int | None = None,
-    ) -> list[Order]:
-        statement = select(orders).where(condition).order_by(*order_by)
-        if limit is not None:
-            statement = statement.offset(offset).limit(limit)
-        rows = (await self._session.execute(statement)).mappings().all()
+    async def _load(self, condition: ColumnElement[bool]) -> list[Order]:
+        rows = (await self._session.execute(select(orders).where(condition))).mappings().all()
         if not rows:
             return []
-        ids = [row["id"] for row in rows]
         found_lines = await self._session.execute(
             select(order_lines)
-            .where(order_lines.c.order_id.in_(ids))
+            .where(order_lines.c.order_id.in_([row["id"] for row in rows]))
             .order_by(order_lines.c.order_id, order_lines.c.position)
         )
-        lines: dict[str, list[RowMapping]] = {order_id: [] for order_id in ids}
-        for line in found_lines.mappings():
-            lines[line["order_id"]].append(line)
-        return [order_of(row, lines[row["id"]]) for row in rows]
+        return _with_lines(rows, found_lines.mappings())
+
+
+def _with_lines(rows: Sequence[RowMapping], found_lines: Iterable[RowMapping]) -> list[Order]:
+    """Orders from their rows and their lines (grouped by order, in position order)."""
+    lines: dict[str, list[RowMapping]] = {row["id"]: [] for row in rows}
+    for line in found_lines:
+        lines[line["order_id"]].append(line)
+    return [order_of(row, lines[row["id"]]) for row in rows]
 
 
 class SqlIdempotencyRepository:
