@@ -16,7 +16,8 @@ def test_a_title_match_ranks_above_a_description_match(index: ProductIndex) -> N
 
 def test_a_category_name_match_ranks_above_a_description_match(index: ProductIndex) -> None:
     # Both titles say "knife"; one is in the Kitchen category, the other says kitchen in text.
-    assert ids(index, "kitchen knife ") == ["chef-knife", "pocket-knife"]
+    # Then the products that match one word (in the Kitchen category, not knives).
+    assert ids(index, "kitchen knife ")[:2] == ["chef-knife", "pocket-knife"]
 
 
 def test_a_category_name_alone_finds_its_products(index: ProductIndex) -> None:

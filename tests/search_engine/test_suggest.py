@@ -1,4 +1,5 @@
-"""Completions for an as-you-type box: product titles."""
+"""Completions for an as-you-type box: the last word completed from the index's words,
+the completions that most products carry first."""
 
 from __future__ import annotations
 
@@ -8,27 +9,41 @@ from retail.search.engine import ProductIndex
 from tests.search_engine.catalogue import product
 
 
-def test_suggest_completes_titles_from_a_prefix(index: ProductIndex) -> None:
-    # Both titles only complete "bl" (an equal score) and tie on stock and age.
-    assert set(index.suggest("bl")) == {"Blue Mug", "Organic Cotton Crew-Neck T-Shirt - Navy Blue"}
-    assert index.suggest("oxf") == ["Oxford Shirt - White"]
-    assert index.suggest("crème b") == ["Crème Brûlée Kit"]
-    assert index.suggest("CREME BR") == ["Crème Brûlée Kit"]
+def test_suggest_completes_the_last_word(index: ProductIndex) -> None:
+    assert index.suggest("oxf") == ["oxford"]
+    assert index.suggest("crème b") == ["creme brulee"]
+    assert index.suggest("CREME BR") == ["creme brulee"]
 
 
-def test_suggest_only_looks_at_titles(index: ProductIndex) -> None:
+def test_suggest_only_completes_words_of_titles_and_brands(index: ProductIndex) -> None:
     assert index.suggest("raspb") == []  # only in a description
 
 
-def test_suggest_tolerates_typos_after_exact_matches(index: ProductIndex) -> None:
-    assert index.suggest("chcolatte") == ["Dark Chocolate Bar"]
+def test_suggest_tolerates_typos(index: ProductIndex) -> None:
+    assert index.suggest("chcolatte") == ["chocolate"]
+    assert index.suggest("chocl") == ["chocolate"]  # a typo in a word being typed
 
 
-def test_suggest_respects_the_limit_and_repeats_no_title(tmp_path: Path) -> None:
-    products = [product(f"p{n}", f"Wool Scarf {n % 3}") for n in range(30)]
-    products += [product(f"q{n}", "Wool Scarf 0") for n in range(5)]
+def test_suggest_ranks_completions_by_how_many_products_carry_them(tmp_path: Path) -> None:
+    products = [product(f"bar{n}", f"Chocolate Bar {n}") for n in range(3)]
+    products += [product("cookie", "Choco Chip Cookie"), product("pie", "Choco Pie")]
+    products += [product("tub", "Choc Ice Tub")]
+    products += [product("chips", "Potato Chips"), product("chips2", "Corn Chips")]
     with ProductIndex(tmp_path) as index:
         index.upsert(products)
-        assert sorted(index.suggest("wool sc")) == ["Wool Scarf 0", "Wool Scarf 1", "Wool Scarf 2"]
-        assert len(index.suggest("wool", limit=2)) == 2
+        assert index.suggest("choc") == ["chocolate", "choco", "choc"]
+        # Plural and singular are one completion, shown in its shortest form.
+        assert index.suggest("chi") == ["chip"]
+        # The earlier words narrow the count: only one product says "corn" and "chips".
+        assert index.suggest("corn ch") == ["corn chip"]
+
+
+def test_suggest_respects_the_limit(tmp_path: Path) -> None:
+    products = [product(f"p{n}", f"Wool {word}") for n, word in enumerate(
+        ["Scarf", "Scarf", "Scarf", "Sock", "Sock", "Sweater"]
+    )]  # fmt: skip
+    with ProductIndex(tmp_path) as index:
+        index.upsert(products)
+        assert index.suggest("wool s") == ["wool scarf", "wool sock", "wool sweater"]
+        assert index.suggest("wool s", limit=2) == ["wool scarf", "wool sock"]
         assert index.suggest("  ") == []

@@ -19,6 +19,8 @@ class ProductHit(BaseModel):
     add_ons: list[Any]
     combos: list[Any]
     created_at: str
+    sku: str | None = None
+    brand: str | None = None
 
 
 class ReindexResult(BaseModel):

@@ -27,7 +27,7 @@ from typing import Any
 
 import tantivy
 
-from retail.search.engine.analysis import query_words, singular
+from retail.search.engine.analysis import QueryWord, query_words, stem
 from retail.search.engine.batch import IndexBatch, Registry, Words, load_registry
 from retail.search.engine.deferred import Deferred
 from retail.search.engine.directory_lock import DirectoryLock
@@ -39,13 +39,16 @@ from retail.search.engine.model import (
     SearchQuery,
     validate_query,
 )
-from retail.search.engine.queries import filter_queries, tier_queries
+from retail.search.engine.queries import filter_queries, plan_query
 from retail.search.engine.reading import Hit, View, answer_json, match_count
 from retail.search.engine.schema import Kind, build_schema
 from retail.search.engine.vocabulary import Vocabulary, count_documents
 
 DEFAULT_SUGGESTIONS = 8
 MAX_SUGGESTIONS = 50
+# Suggestions come from what a shopper reads on a product: its title and its brand.
+SUGGEST_FIELDS = ("title", "brand")
+SUGGEST_CANDIDATES = 24
 _WRITER_HEAP_BYTES = 128_000_000
 # One indexing thread: Python builds documents meanwhile, searches keep the other core, and
 # products of a batch land in one segment in order, so equal scores keep a stable order.
@@ -204,24 +207,42 @@ class ProductIndex:
         if page is None:
             words = query_words(query.text)
             filters = filter_queries(self._schema, query)
-            tiers = tier_queries(self._schema, words, self._vocabulary, filters) if words else []
-            page = view.page(query, tiers, query.offset, query.limit)
+            plan = plan_query(self._schema, words, self._vocabulary, filters)
+            page = view.page(query, plan, query.offset, query.limit)
         return view.hits(page, self._deferred.stock)
 
     def suggest(self, prefix: str, limit: int = DEFAULT_SUGGESTIONS) -> list[str]:
-        """Up to `limit` titles of the best products whose title matches what was typed;
-        [] for input with nothing searchable."""
+        """Up to `limit` completions of what was typed: its words, the last one completed
+        with a word of the index ("choc" -> "chocolate"; with a typo, "chocl" too), the
+        completions that most products carry in their title or brand first (with the
+        earlier words too); [] for input with nothing searchable."""
         words = query_words(prefix[: 4 * MAX_SUGGESTIONS])
         if not words:
             return []
         self._check_open()
         limit = max(1, min(limit, MAX_SUGGESTIONS))
-        tiers = tier_queries(self._schema, words, self._vocabulary, fields=("title",))
-        # Several products can share a title: read a few more than needed.
-        view = self._view
-        hits = view.hits(view.addresses(tiers, 0, 4 * limit), {})
-        titles = {hit.title.casefold(): hit.title for hit in hits}
-        return list(titles.values())[:limit]
+        *earlier, last = words
+        vocabulary, searcher = self._vocabulary, self._view.searcher
+        completions = vocabulary.completions(last.typed, SUGGEST_CANDIDATES)
+        if not completions:
+            typos = vocabulary.typo_edits(last.typed, last.term, last.typo_budget)
+            typos += vocabulary.prefix_typos(last.typed, last.typo_budget)
+            completions = [(vocabulary.word_of(t), t) for t, _ in typos[:SUGGEST_CANDIDATES]]
+        counted: list[tuple[int, str]] = []
+        for word, term in completions:
+            count = match_count(searcher, self._suggestion_query([*earlier], term))
+            if count:
+                counted.append((count, " ".join([*(w.typed for w in earlier), word])))
+        counted.sort(key=lambda pair: (-pair[0], len(pair[1]), pair[1]))
+        return list(dict.fromkeys(text for _, text in counted))[:limit]
+
+    def _suggestion_query(self, earlier: list[QueryWord], term: str) -> tantivy.Query:
+        def shown(term: str) -> tantivy.Query:
+            fields = [tantivy.Query.term_query(self._schema, f, term) for f in SUGGEST_FIELDS]
+            return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in fields])
+
+        must = [shown(word.term) for word in earlier] + [shown(term)]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in must])
 
     def get_meta(self, key: str) -> str | None:
         """The value as of the last commit (so after every returned write)."""
@@ -278,6 +299,7 @@ def _open_or_create(directory: Path, schema: tantivy.Schema) -> tantivy.Index:
 def _load_vocabulary(searcher: tantivy.Searcher) -> Vocabulary:
     words = searcher.terms_with_prefix("surface", "")
     documents: dict[str, int] = {}
+    terms = {word: stem(word) for word, _ in words}
     for word, count in words:
-        documents[singular(word)] = documents.get(singular(word), 0) + count
-    return Vocabulary({word: singular(word) for word, _ in words}, documents)
+        documents[terms[word]] = documents.get(terms[word], 0) + count
+    return Vocabulary(terms, documents)

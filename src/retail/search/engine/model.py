@@ -55,6 +55,7 @@ class IndexedProduct:
     stock: int
     created_at: str  # ISO 8601
     document: dict[str, Any]  # the product wire shape, returned as-is (with the latest stock)
+    brand: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +93,11 @@ def validate_product(product: IndexedProduct) -> None:
     """Raise InvalidProduct unless the product can be stored."""
     if not isinstance(product.id, str) or not 1 <= len(product.id) <= MAX_ID_CHARS:
         raise InvalidProduct(f"a product id must be a string of 1 to {MAX_ID_CHARS} characters")
-    texts = (product.title, product.description, product.created_at)
+    texts = (product.title, product.description, product.created_at, product.brand)
     if not all(isinstance(text, str) for text in texts):
-        raise InvalidProduct(f"product {product.id}: title, description, created_at: strings")
+        raise InvalidProduct(
+            f"product {product.id}: title, description, created_at, brand must be strings"
+        )
     category_id = product.category_id
     if category_id is not None and not (isinstance(category_id, str) and category_id):
         raise InvalidProduct(f"product {product.id}: category_id must be a non-empty string")

@@ -19,8 +19,11 @@ import tantivy
 from retail.search.engine.analysis import analysed_words
 from retail.search.engine.model import IndexedProduct, InvalidProduct, created_seconds
 
-# A title word counts four times a description word, a category-name word twice.
-FIELD_WEIGHTS = {"title": 4.0, "description": 1.0, "category": 2.0}
+# The searched fields, the best first: a word found in the title ranks above the same word
+# found in the brand, then the category name, then the description.
+FIELDS = ("title", "brand", "category", "description")
+# The whole title's terms as one raw term: a query equal to the title is found by one lookup.
+TITLE_KEY_FIELD = "title_key"
 TIE_WEIGHT_FIELD = "tie_weight"
 # The creation dates that the tie-break tells apart (to a few days: f32 scores).
 _RECENCY_FROM, _RECENCY_TO = 1_420_070_400.0, 2_366_841_600.0  # 2015-01-01, 2045-01-01
@@ -44,9 +47,14 @@ def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("key", tokenizer_name="raw")
     builder.add_text_field("kind", tokenizer_name="raw")
-    for field in FIELD_WEIGHTS:
-        builder.add_text_field(field, tokenizer_name="whitespace", index_option="freq")
-    # The words as written (not singular): the typo vocabulary is read back from here.
+    for field in FIELDS:
+        # Stored: re-ranking reads each candidate's terms in order (`ranking.py`); positions
+        # let split words ("coca cola" for "cocacola") match as phrases.
+        builder.add_text_field(
+            field, stored=True, tokenizer_name="whitespace", index_option="position"
+        )
+    builder.add_text_field(TITLE_KEY_FIELD, tokenizer_name="raw")
+    # The words as written (not stemmed): the typo vocabulary is read back from here.
     builder.add_text_field("surface", tokenizer_name="whitespace", index_option="basic")
     builder.add_text_field("category_id", tokenizer_name="raw")
     builder.add_integer_field("price_cents", indexed=True, fast=True)
@@ -93,10 +101,11 @@ def product_document(
 ) -> tuple[tantivy.Document, list[tuple[str, str]]]:
     """The product's document, and the (word, term) pairs it indexes."""
     product = record.product
-    texts = {"title": product.title, "description": product.description}
-    texts["category"] = category_name
+    texts = {"title": product.title, "brand": product.brand, "category": category_name}
+    texts["description"] = product.description
     words = {field: analysed_words(text) for field, text in texts.items()}
     fields: dict[str, Any] = {name: " ".join(t for _, t in w) for name, w in words.items()}
+    fields[TITLE_KEY_FIELD] = fields["title"]
     fields["surface"] = " ".join(s for w in words.values() for s, _ in w)
     if product.category_id is not None:
         fields["category_id"] = product.category_id
