@@ -1,8 +1,9 @@
 """What the services' processes cost, read from /proc (Linux): CPU seconds and resident memory.
 
-`retail up` starts one `retail serve <service>` process per service (and uvicorn may fork
-workers under it), so a service is the set of processes whose command line names it,
-found among the descendants of the process the benchmark started.
+`retail up` forks one process per service, named after it (/proc/PID/comm), and `retail serve
+<service>` names it on its command line (uvicorn may fork workers under either), so a service
+is the set of processes so named, found among the descendants of the process the benchmark
+started.
 """
 
 from __future__ import annotations
@@ -45,9 +46,12 @@ def _descendants(root: int) -> list[int]:
 
 def _service_of(pid: int, services: tuple[str, ...]) -> str | None:
     try:
+        comm = (_PROC / str(pid) / "comm").read_text().strip()
         argv = (_PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
     except OSError:
         return None
+    if comm in services:  # a child forked by `retail up` names itself after its service
+        return comm
     words = [part.decode(errors="replace") for part in argv]
     if "serve" in words:
         name = words[words.index("serve") + 1] if len(words) > words.index("serve") + 1 else ""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from collections.abc import AsyncIterator, Callable
+from _collections_abc import dict_items, dict_keys, dict_values
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,6 +174,55 @@ def admin_headers() -> dict[str, str]:
 
 def service_headers(caller: str = "tests") -> dict[str, str]:
     return {"Authorization": f"Bearer {tokens.issue_service(caller)}"}
+
+
+class FreshHeaders(dict[str, str]):
+    """Headers minted again whenever they are read: `ADMIN = FreshHeaders(admin_headers)` at
+    module level stays valid however long the suite runs before a test uses it. (Tokens
+    minted at import, with a service token's 300 s, expired on a busy machine: issue 14.)"""
+
+    def __init__(self, mint: Callable[[], dict[str, str]]) -> None:
+        super().__init__()
+        self._mint = mint
+
+    def _fresh(self) -> None:
+        super().clear()
+        super().update(self._mint())
+
+    def __getitem__(self, key: str) -> str:
+        self._fresh()
+        return super().__getitem__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._fresh()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fresh()
+        return super().__len__()
+
+    def keys(self) -> dict_keys[str, str]:
+        self._fresh()
+        return super().keys()
+
+    def items(self) -> dict_items[str, str]:
+        self._fresh()
+        return super().items()
+
+    def values(self) -> dict_values[str, str]:
+        self._fresh()
+        return super().values()
+
+    def __contains__(self, key: object) -> bool:
+        self._fresh()
+        return super().__contains__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._fresh()
+        return super().get(key, default)
+
+    def copy(self) -> dict[str, str]:
+        return self._mint()
 
 
 @asynccontextmanager

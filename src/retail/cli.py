@@ -1,6 +1,7 @@
 """The `retail` command: run the services and do the operator's chores.
 
-retail up                         every service on its port, Ctrl-C stops them all
+retail up                         every service on its port, restarted if it dies; Ctrl-C
+                                  stops them all (retail/supervisor.py)
 retail serve <service> [--port]   one service
 retail create-admin --email E --password P
 retail reindex                    rebuild the search index from the feeds
@@ -13,10 +14,7 @@ import asyncio
 import importlib
 import importlib.util
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any
@@ -24,14 +22,22 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
-from retail.kernel.settings import SERVICE_PORTS, Settings, ensure_development_secret
+from retail import importing
+from retail.kernel.observability import configure_logging
+from retail.kernel.settings import (
+    SERVICE_PORTS,
+    Settings,
+    ensure_development_secret,
+    fresh_metrics_dir,
+)
+from retail.supervisor import MIGRATIONS, PRELOAD, Supervisor, preload
 
-STOP_GRACE_SECONDS = 10.0
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app does not start
 # Idle keep-alive connections are kept longer than any client of ours keeps them (the peer
 # client drops them after 4 s) and than common proxies do (60 s): the side that closes an
 # idle connection must be the client, or it may send a request just as the server closes.
 SERVER_KEEPALIVE_SECONDS = 65
+LISTEN_BACKLOG = 2048
 
 
 def available_services() -> list[str]:
@@ -75,44 +81,38 @@ def _serve(args: argparse.Namespace) -> int:
     # PORT is what container platforms (Railway, Heroku-likes) hand a process.
     platform_port = os.environ.get("PORT")
     port = args.port or (int(platform_port) if platform_port else settings.port_of(args.service))
-    workers = args.workers or settings.workers
+    return run_server(args.service, args.host, port, args.workers or settings.workers)
+
+
+def run_server(service: str, host: str, port: int, workers: int) -> int:
+    """Serve one service until a stop signal: `retail serve`, and each child of `retail up`."""
     config = uvicorn.Config(
-        f"retail.{args.service}.main:create_app",
+        f"retail.{service}.main:create_app",
         factory=True,
-        host=args.host,
+        host=host,
         port=port,
         workers=workers,
         loop="uvloop",
         http="httptools",
+        ws="none",  # no service speaks WebSocket; "auto" would import a library for nothing
         log_config=None,
         access_log=False,
         proxy_headers=False,
         timeout_keep_alive=SERVER_KEEPALIVE_SECONDS,
         timeout_graceful_shutdown=5,
+        # A burst is queued, never refused: connections wait in the listen backlog (capped by
+        # net.core.somaxconn) and requests on the loop. A concurrency limit would answer
+        # plain-text 503s outside our error format, so there is none.
+        backlog=LISTEN_BACKLOG,
+        limit_concurrency=None,
     )
     if workers > 1:  # uvicorn's supervisor runs its own Server in each worker
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_metrics_dir(service, port))
         Multiprocess(config, sockets=[config.bind_socket()]).run()
         return 0
     server = QuietServer(config)
     server.run()
     return 0 if server.started else STARTUP_FAILURE
-
-
-def _spawn(service: str, host: str) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "retail", "serve", service, "--host", host]
-    return subprocess.Popen(command)  # noqa: S603 - our own interpreter and arguments
-
-
-def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for child in children.values():
-        try:
-            child.wait(max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -124,28 +124,27 @@ def _up(args: argparse.Namespace) -> int:
     if unknown:
         print(f"unknown service(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    children = {name: _spawn(name, args.host) for name in services}
+    configure_logging("up", settings.log_level, settings.log_format)
+    # The stack every service imports, once, before forking them; on a first start also
+    # Alembic, which every database then needs (~0.2 s of CPU each).
+    preload(PRELOAD + MIGRATIONS if _first_start(settings, services) else PRELOAD)
     host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host  # noqa: S104
     for name in services:
         print(f"  {name:<11} http://{host}:{settings.port_of(name)}/docs", flush=True)
     print("All services started; Ctrl-C stops them.", flush=True)
-    stopping: list[int] = []
 
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        stopping.append(signum)
+    def serve(service: str) -> int:
+        return run_server(service, args.host, settings.port_of(service), settings.workers)
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    exit_code = 0
-    while not stopping:
-        dead = [n for n, c in children.items() if c.poll() is not None]
-        if dead:
-            print(f"{', '.join(dead)} exited; stopping the others.", file=sys.stderr, flush=True)
-            exit_code = 1
-            break
-        time.sleep(0.2)
-    _stop_all(children)
-    return exit_code
+    return Supervisor(services, serve).run()
+
+
+def _first_start(settings: Settings, services: Sequence[str]) -> bool:
+    """Whether a service's SQLite file in DATA_DIR is still to be created (then migrated)."""
+    if settings.database_url or settings.mongodb_uri:
+        return False  # a server: the processes find out for themselves
+    with_files = [s for s in services if s != "search"]  # search keeps only its index
+    return any(not (settings.data_dir / f"{s}.db").exists() for s in with_files)
 
 
 def _create_admin(args: argparse.Namespace) -> int:
@@ -218,6 +217,7 @@ def _parser(commands: dict[str, Callable[[argparse.Namespace], int]]) -> argpars
     demo.add_argument("--seed", type=int, default=42, help="same seed, same catalogue")
     demo.add_argument("--email", help="admin email (default: $ADMIN_EMAIL)")
     demo.add_argument("--password", help="admin password (default: $ADMIN_PASSWORD)")
+    importing.add_parser(sub)
     for name, handler in commands.items():
         sub.choices[name].set_defaults(handler=handler)
     return parser
@@ -229,6 +229,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "create-admin": _create_admin,
     "reindex": _reindex,
     "seed-demo": _seed_demo,
+    "import": importing.main,
 }
 
 

@@ -82,7 +82,7 @@ async def test_register_answers_201_with_the_user(client: httpx.AsyncClient) -> 
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "email", "name", "role", "created_at"}
+    assert set(body) == {"id", "email", "name", "role", "created_at", "is_active"}  # an addition
     assert (body["email"], body["name"], body["role"]) == (
         "ada@shop.test",
         "Ada Lovelace",
@@ -360,7 +360,7 @@ async def test_admins_page_through_users_newest_first(client: httpx.AsyncClient)
     first = (await client.get("/api/auth/users?limit=10", headers=admin)).json()
     assert (first["total"], first["page"], first["limit"], first["total_pages"]) == (25, 1, 10, 3)
     assert first["users"][0]["email"] == "u23@shop.test"
-    assert set(first["users"][0]) == {"id", "email", "name", "role", "created_at"}
+    assert set(first["users"][0]) == {"id", "email", "name", "role", "created_at", "is_active"}
     last = (await client.get("/api/auth/users?page=3&limit=10", headers=admin)).json()
     assert [u["email"] for u in last["users"]][-1] == ADMIN_EMAIL
     assert len(last["users"]) == 5

@@ -18,6 +18,7 @@ from retail.inventory.config import InventorySettings
 from retail.inventory.main import create_app
 from retail.kernel.events import EventReader, InMemoryEventLog, feed_router
 from tests.support import (
+    FreshHeaders,
     admin_headers,
     assert_error,
     bearer,
@@ -27,8 +28,8 @@ from tests.support import (
     tokens,
 )
 
-ADMIN = admin_headers()
-ORDERS = service_headers("orders")
+ADMIN = FreshHeaders(admin_headers)
+ORDERS = FreshHeaders(lambda: service_headers("orders"))
 
 
 class FakeProducts:

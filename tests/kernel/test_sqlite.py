@@ -142,3 +142,22 @@ async def test_a_read_only_unit_of_work_does_not_wait_for_this_process_writer(
         assert await asyncio.wait_for(count(database), 1) == 1
         await writing.commit()
     assert await count(database) == 0
+
+
+async def test_a_failed_commit_leaves_the_writer_usable(database: SqlDatabase) -> None:
+    """A COMMIT that fails (here a deferred foreign key; on a full disk, SQLITE_FULL) used to
+    leave SQLAlchemy's transaction attached to the writer's connection, and every later
+    writing unit of work failed with InvalidRequestError (a 500) until a restart."""
+    await database.run_sync(
+        lambda connection: connection.exec_driver_sql(
+            "CREATE TABLE parts (id INTEGER PRIMARY KEY, thing_id INTEGER"
+            " REFERENCES things(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    )
+    async with SqlUnitOfWork(database) as uow:
+        await uow.session.execute(text("INSERT INTO parts (thing_id) VALUES (404)"))
+        with pytest.raises(IntegrityError):
+            await uow.commit()  # the deferred check fails here, at COMMIT
+    await add(database, "after")  # the next writer starts afresh
+    async with SqlUnitOfWork(database, readonly=True) as uow:
+        assert await uow.session.scalar(select(things.c.name)) == "after"

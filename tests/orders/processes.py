@@ -22,7 +22,7 @@ import httpx
 
 from retail.kernel.security import TokenCodec
 from tests.e2e.harness import free_ports, stop, system_env, wait_until_ready
-from tests.support import SECRET
+from tests.support import SECRET, FreshHeaders
 
 SERVICES = ("categories", "products", "inventory", "orders")
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ EVENTUALLY_SECONDS = 90.0
 Json = dict[str, Any]
 
 _codec = TokenCodec(SECRET)
-ADMIN = {"Authorization": f"Bearer {_codec.issue_access('admin-1', 'admin')}"}
+ADMIN = FreshHeaders(lambda: {"Authorization": f"Bearer {_codec.issue_access('admin-1', 'admin')}"})
 
 
 def customer(n: int) -> dict[str, str]:
@@ -111,9 +111,9 @@ class Shop:
     async def aclose(self) -> None:
         await self.http.aclose()
 
-    async def product(self, title: str, *, stock: int, price: str = "9.99") -> str:
+    async def product(self, title: str, *, stock: int, price: float = 9.99) -> str:
         """A new product, once inventory (following products' feed) has its stock."""
-        body = {"title": title, "price": price, "tax_percent": "20", "stock": stock}
+        body = {"title": title, "price": price, "tax_percent": 20, "stock": stock}
         made = await self.http.post(self.url("products", "/api/products"), json=body, headers=ADMIN)
         assert made.status_code == 201, made.text
         product_id = str(made.json()["id"])

@@ -18,11 +18,19 @@ from retail.orders.domain import TRANSITIONS, CatalogEntry
 from retail.orders.main import create_app
 from tests.orders.fakes import FakeCatalog, FakeInventory
 from tests.orders.peers import Peers
-from tests.support import admin_headers, assert_error, bearer, make_settings, serve, service_headers
+from tests.support import (
+    FreshHeaders,
+    admin_headers,
+    assert_error,
+    bearer,
+    make_settings,
+    serve,
+    service_headers,
+)
 
-ADMIN = admin_headers()
-ALICE = bearer("alice")
-BOB = bearer("bob")
+ADMIN = FreshHeaders(admin_headers)
+ALICE = FreshHeaders(lambda: bearer("alice"))
+BOB = FreshHeaders(lambda: bearer("bob"))
 Json = dict[str, Any]
 
 PEN = CatalogEntry("pen", "Gel pen", 35, 725)

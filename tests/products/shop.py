@@ -14,9 +14,9 @@ from starlette.types import ASGIApp
 
 from retail.products.config import ProductsSettings
 from retail.products.main import create_app
-from tests.support import admin_headers, make_settings, serve
+from tests.support import FreshHeaders, admin_headers, make_settings, serve
 
-ADMIN = admin_headers()
+ADMIN = FreshHeaders(admin_headers)
 Json = dict[str, Any]
 
 

@@ -15,9 +15,9 @@ from retail.search.engine import IndexInUse
 from retail.search.main import index_dirs
 from tests.search.conftest import Search, open_search, search_settings
 from tests.search.feeds import FakeFeeds, small_shop
-from tests.support import assert_error, service_headers
+from tests.support import FreshHeaders, assert_error, service_headers
 
-SERVICE = service_headers("tests")
+SERVICE = FreshHeaders(lambda: service_headers("tests"))
 
 
 async def test_a_change_is_searchable_once_the_follower_has_polled(search: Search) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.sql import Executable
 
 from retail.kernel.cache import SqliteDataVersion
 from retail.kernel.errors import ServiceUnavailable
+from retail.kernel.health import StorageFault, StorageHealth
 from retail.kernel.postgres import PostgresDatabase
 from retail.kernel.prepared import Params, Prepared, Rows
 from retail.kernel.settings import Settings
@@ -114,6 +115,11 @@ class SqlDatabase(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def probe_write(self) -> None: ...
+
+    @property
+    def health(self) -> StorageHealth: ...
+
     async def dispose(self) -> None: ...
 
 
@@ -153,7 +159,22 @@ def data_version(database: SqlDatabase) -> Iterator[SqliteDataVersion | None]:
 
 
 async def ping(database: SqlDatabase) -> None:
+    """The readiness check: a read, and while a unit of work has reported a lasting storage
+    fault, a write as well (kernel/health.py); the write succeeding clears the fault."""
     await database.ping()
+    if database.health.fault is None:
+        return
+    try:
+        await database.probe_write()
+    except StorageFault as exc:
+        database.health.failed(str(exc))
+        raise
+    except (DBAPIError, OSError) as exc:
+        kind = fault_kind(exc) if isinstance(exc, DBAPIError) else "I/O error"
+        database.health.failed(kind or "write failed")
+        raise StorageFault(database.health.fault) from exc
+    logger.warning("database recovered (was: %s)", database.health.fault)
+    database.health.recovered()
 
 
 def rows_affected(result: Rows) -> int:
@@ -187,7 +208,7 @@ class SqlUnitOfWork:
         try:
             self._open = await self._database.begin(readonly=self._readonly)
         except (DBAPIError, OSError) as exc:
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
         self.session = self._open
         self._bind(self._open)
         return self
@@ -205,36 +226,64 @@ class SqlUnitOfWork:
                 raise
             logger.warning("rolling back failed", exc_info=True)  # the first error matters
         if isinstance(exc, DBAPIError) and is_storage_fault(exc):
-            raise _unavailable(exc) from exc
+            raise self._unavailable(exc) from exc
 
     async def commit(self) -> None:
         await self._open.commit()
+        if not self._readonly and self._database.health.fault is not None:
+            logger.warning("database recovered (was: %s)", self._database.health.fault)
+            self._database.health.recovered()
+
+    def _unavailable(self, exc: DBAPIError | OSError) -> ServiceUnavailable:
+        """The 503; a fault that outlasts the request is also reported to /ready."""
+        kind = fault_kind(exc) if isinstance(exc, DBAPIError) else "I/O error"
+        if kind is not None and kind not in _TRANSIENT:
+            self._database.health.failed(kind)
+        return _unavailable(exc)
 
 
 # SQLite reports its storage faults as OperationalError text; PostgreSQL by SQLSTATE class:
 # 08 connection, 53 resources (disk full, memory), 57 shutdown, 58 I/O, and lock waits.
-_SQLITE_FAULTS = (
-    "locked",
-    "busy",
-    "disk is full",
-    "disk i/o error",
-    "unable to open",
-    "readonly database",
-    "malformed",
-    "out of memory",
-)
-_PG_FAULTS = ("08", "53", "57", "58", "40P01", "55P03", "40001")
+_SQLITE_FAULTS = {
+    "locked": "locked",
+    "busy": "locked",
+    "lock timeout": "locked",
+    "disk is full": "disk full",
+    "disk i/o error": "I/O error",
+    "unable to open": "cannot open the database file",
+    "readonly database": "read-only",
+    "malformed": "corrupt",
+    "out of memory": "out of memory",
+}
+_PG_FAULTS = {
+    "08": "connection lost",
+    "25006": "read-only",  # a standby: the server failed over, or is being promoted
+    "53": "insufficient resources (disk full, memory)",
+    "57": "server shutting down",
+    "58": "I/O error",
+    "40P01": "locked",  # deadlock
+    "55P03": "locked",  # lock not available
+    "40001": "locked",  # serialization failure
+}
+# A lock not granted in time is contention, gone with the next request: a 503, but the
+# database is not failing, so /ready is not told.
+_TRANSIENT = frozenset({"locked"})
+
+
+def fault_kind(exc: DBAPIError) -> str | None:
+    """What failed, when it is the storage and not the request (then a 503); else None."""
+    if exc.connection_invalidated:
+        return "connection lost"
+    code = getattr(exc.orig, "sqlstate", None)
+    if isinstance(code, str):
+        return next((kind for prefix, kind in _PG_FAULTS.items() if code.startswith(prefix)), None)
+    message = str(exc.orig).lower()
+    return next((kind for text, kind in _SQLITE_FAULTS.items() if text in message), None)
 
 
 def is_storage_fault(exc: DBAPIError) -> bool:
     """A failure of the storage, not of the request: the client may retry (503)."""
-    if exc.connection_invalidated:
-        return True
-    code = getattr(exc.orig, "sqlstate", None)
-    if isinstance(code, str):
-        return code.startswith(_PG_FAULTS)
-    message = str(exc.orig).lower()
-    return any(fault in message for fault in _SQLITE_FAULTS) or "lock timeout" in message
+    return fault_kind(exc) is not None
 
 
 def _unavailable(exc: BaseException) -> ServiceUnavailable:

@@ -111,12 +111,22 @@ async def create_indexes(database: Database, plan: IndexPlan) -> None:
 # --- errors and values --------------------------------------------------------------------
 
 
+# Server errors that are the storage's state, not the request's: out of disk space, no
+# writable primary (an election), shutting down, a lock not granted in time.
+_UNAVAILABLE_CODES = frozenset({14031, 10107, 13435, 11600, 11602, 91, 189, 24, 46})
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """'Try again shortly': the server unreachable or slow, or a transaction lost a conflict."""
+    """'Try again shortly': the server unreachable or slow, out of space or without a
+    primary, or a transaction lost a conflict."""
     if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError):
         return True
+    if isinstance(exc, OperationFailure) and exc.code in _UNAVAILABLE_CODES:
+        return True
     return isinstance(exc, PyMongoError) and (
-        exc.timeout or exc.has_error_label("TransientTransactionError")
+        exc.timeout
+        or exc.has_error_label("TransientTransactionError")
+        or exc.has_error_label("RetryableWriteError")
     )
 
 

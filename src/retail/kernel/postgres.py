@@ -13,6 +13,7 @@ from sqlalchemy.engine.result import ScalarResult
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.sql import Executable
 
+from retail.kernel.health import StorageHealth
 from retail.kernel.migrations import upgrade_to_head
 from retail.kernel.prepared import Params, Prepared, Rows, run_after_commit
 
@@ -84,6 +85,7 @@ class PostgresDatabase:
         )
         self.url = self._engine.url
         self.dialect = self._engine.dialect
+        self.health = StorageHealth()
 
     async def begin(self, *, readonly: bool) -> PostgresSession:
         connection = await self._engine.connect()
@@ -109,6 +111,12 @@ class PostgresDatabase:
     async def ping(self) -> None:
         async with self._engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
+
+    async def probe_write(self) -> None:
+        """A transaction that takes a transaction id, so its commit writes to the WAL: the
+        readiness check's test of a storage fault."""
+        async with self._engine.begin() as connection:
+            await connection.execute(text("SELECT txid_current()"))
 
     async def dispose(self) -> None:
         await self._engine.dispose()

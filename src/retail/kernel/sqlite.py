@@ -21,7 +21,9 @@ the loop, through Core `Connection`s (sqlite3, `sqlite+pysqlite`) that this obje
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
+import os
 import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -37,6 +39,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
+from retail.kernel.health import StorageFault, StorageHealth
+from retail.kernel.metrics import SQLITE_BUSY_RETRIES
 from retail.kernel.migrations import upgrade_to_head
 from retail.kernel.prepared import Params, Prepared, Rows, run_after_commit
 
@@ -48,6 +52,9 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 READER_BUSY_TIMEOUT_MS = 100
 IDLE_READERS = 8
 CHECKPOINT_EVERY = 500
+# Once a write failed for lack of room, the database is reported ready again only when its
+# file system has this much free (kernel/health.py).
+PROBE_FREE_BYTES = 256 * 1024
 
 
 def pysqlite_url(url: str) -> str:
@@ -63,13 +70,22 @@ def _raw(connection: Connection) -> sqlite3.Connection:
 class SqliteSession:
     """One unit of work's statements, run on its connection without leaving the loop."""
 
-    __slots__ = ("_after_commit", "_database", "_raw", "_readonly", "connection", "dialect")
+    __slots__ = (
+        "_after_commit",
+        "_database",
+        "_failed",
+        "_raw",
+        "_readonly",
+        "connection",
+        "dialect",
+    )
 
     def __init__(self, database: SqliteDatabase, connection: Connection, *, readonly: bool):
         self._database = database
         self._readonly = readonly
         self._raw = _raw(connection)
         self._after_commit: list[Callable[[], None]] = []
+        self._failed = False  # a statement or the commit raised: do not reuse the connection
         self.connection = connection
         self.dialect = connection.dialect
 
@@ -80,13 +96,17 @@ class SqliteSession:
     async def execute(
         self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
     ) -> Rows:
-        if isinstance(statement, Prepared):
-            first = parameters[0] if isinstance(parameters, Sequence) else parameters
-            plan = statement.plan(self.dialect, frozenset(first or ()))
-            if plan is not None:
-                return plan.run(self._raw, parameters)
-            statement = statement.statement
-        return self.connection.execute(statement, parameters)
+        try:
+            if isinstance(statement, Prepared):
+                first = parameters[0] if isinstance(parameters, Sequence) else parameters
+                plan = statement.plan(self.dialect, frozenset(first or ()))
+                if plan is not None:
+                    return plan.run(self._raw, parameters)
+                statement = statement.statement
+            return self.connection.execute(statement, parameters)
+        except DBAPIError:
+            self._failed = True
+            raise
 
     async def scalar(
         self, statement: Executable | Prepared, parameters: Params | None = None
@@ -104,24 +124,37 @@ class SqliteSession:
             yield
 
     async def commit(self) -> None:
-        if self.connection.in_transaction():
-            self.connection.commit()
-        else:
-            self._raw.execute("COMMIT")
+        try:
+            if self.connection.in_transaction():
+                self.connection.commit()
+            else:
+                self._raw.execute("COMMIT")
+        except (DBAPIError, sqlite3.Error):
+            self._failed = True
+            raise
         if not self._readonly:
             self._database.committed()
         run_after_commit(self._after_commit)
 
     async def close(self) -> None:
-        """Roll back whatever was not committed and give the connection back."""
+        """Roll back whatever was not committed and give the connection back; after a
+        failure, close it instead: the next unit of work gets a fresh one.
+
+        A failed COMMIT (disk full) leaves SQLAlchemy's transaction inactive but still
+        attached to the connection, which then refused every `begin()` of later units of
+        work: one full disk poisoned the writer until a restart (issue 14)."""
         self._after_commit.clear()
         try:
-            if self.connection.in_transaction():
-                self.connection.rollback()
-            elif self._raw.in_transaction:
+            transaction = self.connection.get_transaction()
+            if transaction is not None:  # active, or left inactive by a failed commit
+                transaction.rollback()
+            if self._raw.in_transaction:
                 self._raw.execute("ROLLBACK")
+        except BaseException:
+            self._failed = True
+            raise
         finally:
-            self._database.release(self.connection, readonly=self._readonly)
+            self._database.release(self.connection, readonly=self._readonly, broken=self._failed)
 
 
 class SqliteDatabase:
@@ -132,6 +165,7 @@ class SqliteDatabase:
         self.path = self.url.database or ""
         # NullPool: the connections are kept here, by role, not by a pool.
         self._engine = create_engine(self.url, poolclass=NullPool)
+        self.health = StorageHealth()
         event.listen(self._engine, "connect", _tune)
         self.dialect = self._engine.dialect
         self._gate = asyncio.Lock()
@@ -143,7 +177,11 @@ class SqliteDatabase:
     async def begin(self, *, readonly: bool) -> SqliteSession:
         if readonly:
             reader = self._readers.pop() if self._readers else self._connect(READER_BUSY_TIMEOUT_MS)
-            _raw(reader).execute("BEGIN")  # deferred: a snapshot, no lock a writer needs
+            try:
+                _raw(reader).execute("BEGIN")  # deferred: a snapshot, no lock a writer needs
+            except sqlite3.Error as exc:
+                reader.close()
+                raise _as_sqlalchemy(exc, "BEGIN") from exc
             return SqliteSession(self, reader, readonly=True)
         await self._gate.acquire()
         try:
@@ -153,17 +191,47 @@ class SqliteDatabase:
             await _begin_immediate(_raw(self._writer))
             self._writer.begin()  # SQLAlchemy's own bookkeeping; sends nothing
         except BaseException:
+            self._drop_writer()  # whatever state it was left in, the next writer starts afresh
             self._gate.release()
             raise
         return SqliteSession(self, self._writer, readonly=False)
 
-    def release(self, connection: Connection, *, readonly: bool) -> None:
+    def release(self, connection: Connection, *, readonly: bool, broken: bool = False) -> None:
         if not readonly:
+            if broken:
+                self._drop_writer()
             self._gate.release()
-        elif len(self._readers) < IDLE_READERS and not connection.invalidated:
+        elif len(self._readers) < IDLE_READERS and not connection.invalidated and not broken:
             self._readers.append(connection)
         else:
             connection.close()
+
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(DBAPIError, sqlite3.Error):
+                writer.close()  # closing the sqlite3 connection rolls back what it held
+
+    async def probe_write(self) -> None:
+        """The readiness check's test of a storage fault (a full disk still serves reads):
+        room left on the file system, and a write that must reach the file (it sets
+        `user_version` to the value it has, which still appends a page to the WAL). Room is
+        checked too because a failed transaction leaves the WAL file grown: a small write
+        then fits where the next order does not."""
+        if self.path and self.path != ":memory:":
+            room = os.statvfs(Path(self.path).parent)
+            if room.f_bavail * room.f_frsize < PROBE_FREE_BYTES:
+                raise StorageFault("disk full")
+        session = await self.begin(readonly=False)
+        try:
+            version = session._raw.execute("PRAGMA user_version").fetchone()[0]
+            session._raw.execute(f"PRAGMA user_version={int(version)}")
+            await session.commit()
+        except sqlite3.Error as exc:
+            session._failed = True
+            raise _as_sqlalchemy(exc, "PRAGMA user_version") from exc
+        finally:
+            await session.close()
 
     def committed(self) -> None:
         self._commits += 1
@@ -263,6 +331,7 @@ async def _begin_immediate(raw: sqlite3.Connection) -> None:
         except sqlite3.OperationalError as exc:
             if not _is_busy(exc) or loop.time() >= deadline:
                 raise _as_sqlalchemy(exc) from exc
+        SQLITE_BUSY_RETRIES.inc()
         # Jitter, so processes that lost together do not retry together.
         await asyncio.sleep(delay * random.uniform(0.5, 1.5))
         delay = min(delay * 2, 0.02)
@@ -273,8 +342,8 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in message or "busy" in message
 
 
-def _as_sqlalchemy(exc: sqlite3.Error) -> Exception:
-    return DBAPIError.instance("BEGIN IMMEDIATE", None, exc, sqlite3.Error)
+def _as_sqlalchemy(exc: sqlite3.Error, statement: str = "BEGIN IMMEDIATE") -> DBAPIError:
+    return cast(DBAPIError, DBAPIError.instance(statement, None, exc, sqlite3.Error))
 
 
 def _checkpoint(path: str) -> None:
