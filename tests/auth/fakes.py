@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from retail.auth.cart import CartContext
 from retail.auth.dependencies import Units
@@ -14,6 +15,7 @@ from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, Thr
 from retail.auth.exceptions import EmailTaken
 from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.errors import ServiceUnavailable
+from retail.kernel.events import Event
 from retail.kernel.security import Role, TokenCodec
 from tests.support import SECRET, RollbackUnitOfWork
 
@@ -33,6 +35,7 @@ class State:
     tokens: dict[str, RefreshToken] = field(default_factory=dict)
     throttle: dict[str, Throttled] = field(default_factory=dict)
     cart: dict[tuple[str, str], CartLine] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
     # Race scripting: another process rotates this token id just before our `use`...
     rotated_elsewhere: set[str] = field(default_factory=set)
     # ... or registers this user (and commits) just before our `add`.
@@ -45,7 +48,27 @@ class State:
         self.committed_elsewhere.append(write)
 
 
-DATA = ("users", "tokens", "throttle", "cart")
+DATA = ("users", "tokens", "throttle", "cart", "events")
+
+
+class FakeEvents:
+    """Auth's outbox: appended in the unit of work, rolled back with it."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None:
+        seq = self._state.events[-1].seq + 1 if self._state.events else 1
+        event = Event(seq=seq, type=event_type, key=key, data=data, occurred_at=datetime.now(UTC))
+        self._state.events.append(event)
+
+    async def read_after(self, after: int, limit: int) -> list[Event]:
+        return [e for e in self._state.events if e.seq > after][:limit]
+
+    async def purge_before(self, before: datetime) -> int:
+        old = [e for e in self._state.events[:-1] if e.occurred_at < before]
+        self._state.events = [e for e in self._state.events if e not in old]
+        return len(old)
 
 
 class FakeUsers:
@@ -87,15 +110,18 @@ class FakeUsers:
         user.updated_at = now
         return True
 
-    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool:
+    async def set_access(
+        self, user_id: str, now: datetime, *, role: Role, is_active: bool
+    ) -> int | None:
         user = self._state.users.get(user_id)
         if user is None:
-            return False
-        user.role, user.updated_at = role, now
-        return True
+            return None
+        user.role, user.is_active, user.updated_at = role, is_active, now
+        user.token_version += 1
+        return user.token_version
 
     async def lock_admin_ids(self) -> list[str]:
-        return [u.id for u in self._state.users.values() if u.role == "admin"]
+        return [u.id for u in self._state.users.values() if u.is_active_admin]
 
 
 class FakeRefreshTokens:
@@ -124,8 +150,14 @@ class FakeRefreshTokens:
 
     async def revoke_user_families(
         self, user_id: str, now: datetime, *, keep_family: str | None
-    ) -> int:
-        return self._revoke(lambda t: t.user_id == user_id and t.family_id != keep_family, now)
+    ) -> list[str]:
+        live = [
+            t
+            for t in self._state.tokens.values()
+            if t.user_id == user_id and t.family_id != keep_family and t.revoked_at is None
+        ]
+        self._revoke(lambda t: t in live, now)
+        return sorted({t.family_id for t in live})
 
     async def purge_expired_families(self, now: datetime) -> int:
         newest: dict[str, datetime] = {}
@@ -244,6 +276,10 @@ class FakeUnitOfWork(RollbackUnitOfWork[State]):
     @property
     def cart(self) -> FakeCart:
         return FakeCart(self.state)
+
+    @property
+    def events(self) -> FakeEvents:
+        return FakeEvents(self.state)
 
 
 class FakeHasher:

@@ -116,15 +116,24 @@ async def test_update_lock_and_admin_ids(processes: Processes) -> None:
     async with one() as uow:
         assert await uow.users.update_profile(ada.id, NOW, name="Ada L.", password_hash=None)
         assert await uow.users.update_profile(ada.id, later, name=None, password_hash="$2b$x")
-        assert await uow.users.set_role(ada.id, "admin", later)
-        assert not await uow.users.set_role("nope", "admin", later)
+        assert await uow.users.set_access(ada.id, later, role="admin", is_active=True) == 1
+        assert await uow.users.set_access("nope", later, role="admin", is_active=True) is None
         assert not await uow.users.update_profile("nope", later, name="x", password_hash=None)
         await uow.commit()
     async with one() as uow:
         expected = replace(ada, name="Ada L.", password_hash="$2b$x", role="admin")
-        assert await uow.users.lock(ada.id) == replace(expected, updated_at=later)
+        assert await uow.users.lock(ada.id) == replace(expected, updated_at=later, token_version=1)
         assert await uow.users.lock("nope") is None
         assert sorted(await uow.users.lock_admin_ids()) == sorted([ada.id, boss.id])
+        # A deactivated admin is no admin to count on; each change raises the version.
+        assert await uow.users.set_access(boss.id, later, role="admin", is_active=False) == 1
+        assert await uow.users.lock_admin_ids() == [ada.id]
+        assert await uow.users.set_access(boss.id, later, role="admin", is_active=True) == 2
+        await uow.commit()
+    async with one(readonly=True) as uow:
+        found = await uow.users.get(boss.id)
+        assert found is not None
+        assert (found.is_active, found.token_version) == (True, 2)
 
 
 # --- refresh tokens ---------------------------------------------------------------------
@@ -185,7 +194,8 @@ async def test_revocation_and_purge(processes: Processes) -> None:
     old_link = await add_token(one, token(other, "mixed", expires=NOW - timedelta(days=1)))
     await add_token(one, token(other, "mixed"))
     async with one() as uow:
-        assert await uow.refresh_tokens.revoke_user_families(owner.id, NOW, keep_family="keep") == 2
+        revoked = await uow.refresh_tokens.revoke_user_families(owner.id, NOW, keep_family="keep")
+        assert revoked == ["dead", "f1"]
         assert await uow.refresh_tokens.purge_expired_families(NOW) == 1
         await uow.commit()
     async with one(readonly=True) as uow:

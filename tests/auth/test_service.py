@@ -21,6 +21,7 @@ from retail.auth.domain import (
     password_problem,
 )
 from retail.auth.exceptions import (
+    AccountDisabled,
     AccountGone,
     CurrentPasswordIncorrect,
     EmailTaken,
@@ -273,9 +274,9 @@ async def test_counts_are_forgotten_after_a_quiet_window(
     clock.advance(minutes=15, seconds=33)  # the 32 s lock, then a whole quiet window
     await fail(uow, ctx, 1)
     assert uow.state.throttle[ACCOUNT].failures == 1
-    assert await service.purge_stale(uow, ctx) == (0, 0)
+    assert await service.purge_stale(uow, ctx) == (0, 0, 0)
     clock.advance(minutes=16)
-    assert await service.purge_stale(uow, ctx) == (2, 0)
+    assert await service.purge_stale(uow, ctx) == (2, 0, 0)
 
 
 # --- refresh and logout -----------------------------------------------------------------
@@ -326,7 +327,7 @@ async def test_expired_and_unknown_tokens_are_refused(
     with pytest.raises(InvalidRefreshToken):
         await service.refresh(uow, ctx, session.refresh_token)
     clock.advance(seconds=1)
-    assert await service.purge_stale(uow, ctx) == (1, 1)  # a family, and a forgiven address
+    assert await service.purge_stale(uow, ctx) == (1, 1, 0)  # a family, and a forgiven address
 
 
 async def test_logout_revokes_the_family_and_is_idempotent(
@@ -403,14 +404,120 @@ async def test_the_last_admin_cannot_be_demoted(uow: FakeUnitOfWork, ctx: AuthCo
         uow, ctx, email="boss@shop.test", password=PASSWORD, name="Boss"
     )
     with pytest.raises(LastAdmin):
-        await service.change_role(uow, ctx, admin.id, "customer")
+        await service.change_access(uow, ctx, admin.id, role="customer")
     other = await register(uow, ctx)
-    assert (await service.change_role(uow, ctx, other.id, "admin")).role == "admin"
-    assert (await service.change_role(uow, ctx, admin.id, "customer")).role == "customer"
+    assert (await service.change_access(uow, ctx, other.id, role="admin")).role == "admin"
+    assert (await service.change_access(uow, ctx, admin.id, role="customer")).role == "customer"
     with pytest.raises(LastAdmin):
-        await service.change_role(uow, ctx, other.id, "customer")
+        await service.change_access(uow, ctx, other.id, role="customer")
     with pytest.raises(UserNotFound):
-        await service.change_role(uow, ctx, "nope", "admin")
+        await service.change_access(uow, ctx, "nope", role="admin")
+
+
+async def test_the_last_active_admin_cannot_be_deactivated(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    boss = await service.ensure_admin(
+        uow, ctx, email="boss@shop.test", password=PASSWORD, name="Boss"
+    )
+    with pytest.raises(LastAdmin):
+        await service.change_access(uow, ctx, boss.id, is_active=False)
+    other = await register(uow, ctx)
+    await service.change_access(uow, ctx, other.id, role="admin")
+    assert not (await service.change_access(uow, ctx, other.id, is_active=False)).is_active
+    # A deactivated admin is no admin to fall back on: the boss is the last active one.
+    with pytest.raises(LastAdmin):
+        await service.change_access(uow, ctx, boss.id, is_active=False)
+    with pytest.raises(LastAdmin):
+        await service.change_access(uow, ctx, boss.id, role="customer", is_active=True)
+    assert uow.state.users[boss.id].is_active_admin
+
+
+async def test_deactivation_ends_every_session_and_reactivation_restores_sign_in(
+    uow: FakeUnitOfWork, ctx: AuthContext
+) -> None:
+    user = await register(uow, ctx)
+    first, second = await login(uow, ctx), await login(uow, ctx)
+    changed = await service.change_access(uow, ctx, user.id, is_active=False)
+    assert (changed.is_active, changed.token_version) == (False, 1)
+    assert all(t.revoked_at is not None for t in uow.state.tokens.values())
+    event = uow.state.events[-1]
+    assert (event.type, event.key) == ("user.changed", user.id)
+    assert event.data == {"user_id": user.id, "ver": 1, "role": "customer", "is_active": False}
+    with pytest.raises(AccountDisabled):
+        await login(uow, ctx)
+    with pytest.raises(InvalidRefreshToken):
+        await service.refresh(uow, ctx, second.refresh_token)
+    with pytest.raises(AccountDisabled):
+        await service.get_account(uow, user.id)
+    del first
+    await service.change_access(uow, ctx, user.id, is_active=True)
+    again = await login(uow, ctx)
+    assert TokenCodec(SECRET).verify_access(again.access_token).version == 2
+
+
+async def test_a_change_to_nothing_publishes_nothing(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    user = await register(uow, ctx)
+    same = await service.change_access(uow, ctx, user.id, role="customer", is_active=True)
+    assert same.token_version == 0
+    assert not uow.state.events
+
+
+async def test_ended_sessions_are_published(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    """Logout, refresh-token reuse and a password change each publish the families they end
+    (`sid` is the family id), for every service to refuse their access tokens."""
+    user = await register(uow, ctx)
+    codec = TokenCodec(SECRET)
+    here, there, reused, gone = [await login(uow, ctx) for _ in range(4)]
+    sid = {
+        s.refresh_token: codec.verify_access(s.access_token).session_id
+        for s in (here, there, reused, gone)
+    }
+    await service.logout(uow, ctx, gone.refresh_token)
+    await service.logout(uow, ctx, gone.refresh_token)  # idempotent: published once
+    await service.refresh(uow, ctx, reused.refresh_token)
+    with pytest.raises(TokenReused):
+        await service.refresh(uow, ctx, reused.refresh_token)
+    await service.update_account(
+        uow,
+        ctx,
+        user_id=user.id,
+        session_id=sid[here.refresh_token],
+        address=ADDRESS,
+        password="new password",
+        current_password=PASSWORD,
+    )
+    revoked = [(e.type, e.data["sid"]) for e in uow.state.events]
+    assert revoked == [
+        ("session.revoked", sid[gone.refresh_token]),
+        ("session.revoked", sid[reused.refresh_token]),
+        ("session.revoked", sid[there.refresh_token]),  # the caller's own session stays
+    ]
+    assert {e.data["user_id"] for e in uow.state.events} == {user.id}
+
+
+async def test_access_tokens_carry_the_token_version(uow: FakeUnitOfWork, ctx: AuthContext) -> None:
+    user = await register(uow, ctx)
+    await service.change_access(uow, ctx, user.id, role="admin")
+    session = await login(uow, ctx)
+    principal = TokenCodec(SECRET).verify_access(session.access_token)
+    assert (principal.role, principal.version) == ("admin", 1)
+    refreshed = await service.refresh(uow, ctx, session.refresh_token)
+    assert TokenCodec(SECRET).verify_access(refreshed.access_token).version == 1
+
+
+async def test_the_feed_keeps_recent_events_and_always_the_newest(
+    uow: FakeUnitOfWork, ctx: AuthContext, clock: Clock
+) -> None:
+    user = await register(uow, ctx)
+    clock.now = datetime.now(UTC)  # the events are stamped by the outbox's own clock
+    for _ in range(3):
+        await service.logout(uow, ctx, (await login(uow, ctx)).refresh_token)
+    assert (await service.purge_stale(uow, ctx))[2] == 0
+    clock.advance(seconds=2 * (ctx.tokens.access_ttl_seconds + 61))
+    assert (await service.purge_stale(uow, ctx))[2] == 2
+    assert [e.seq for e in await service.read_events(uow, 0, 10)] == [3]
+    del user
 
 
 async def test_ensure_admin_creates_then_is_idempotent(

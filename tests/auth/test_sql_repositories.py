@@ -78,3 +78,44 @@ async def test_a_deleted_user_takes_their_cart_along(
         await uow.commit()
     async with AuthUnitOfWork(sessions, readonly=True) as uow:
         assert await uow.cart.lines(user_id) == []
+
+
+def test_migration_0003_normalises_stored_emails(tmp_path: Path) -> None:
+    """Rows stored under the older spelling (NFC, lowercased) take the NFKC case-folded
+    one; a row whose new spelling another row already has is left as it was (no account
+    is merged or lost); every user is active at token version 0."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, insert, select
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'auth.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    rows = [
+        ("1", "\uff41\uff44\uff41@shop.test", 1),  # full-width: stored as is before 0003
+        ("2", "stra\u00dfe@shop.test", 2),  # folds into "3"'s address: kept as it was
+        ("3", "strasse@shop.test", 3),
+        ("4", "plain@shop.test", 4),
+    ]
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        for user_id, email, minute in rows:
+            at = NOW.replace(minute=minute)
+            values = {"id": user_id, "email": email, "name": "n", "role": "customer"}
+            connection.execute(
+                insert(users).values(**values, password_hash="h", created_at=at, updated_at=at)
+            )
+        command.upgrade(config, "head")
+        found = connection.execute(
+            select(users.c.id, users.c.email, users.c.is_active, users.c.token_version).order_by(
+                users.c.id
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(row) for row in found] == [
+        ("1", "ada@shop.test", True, 0),
+        ("2", "stra\u00dfe@shop.test", True, 0),
+        ("3", "strasse@shop.test", True, 0),
+        ("4", "plain@shop.test", True, 0),
+    ]

@@ -10,9 +10,17 @@ import pytest
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app
-from tests.support import admin_headers, assert_error, bearer, make_settings, serve, service_headers
+from tests.support import (
+    FreshHeaders,
+    admin_headers,
+    assert_error,
+    bearer,
+    make_settings,
+    serve,
+    service_headers,
+)
 
-ADMIN = admin_headers()
+ADMIN = FreshHeaders(admin_headers)
 
 
 @pytest.fixture
@@ -64,11 +72,11 @@ async def test_names_are_unique_case_insensitively(client: httpx.AsyncClient) ->
 async def test_patch_is_partial(client: httpx.AsyncClient) -> None:
     made = await create(client, "Books", description="Paper")
     patched = await client.patch(
-        f"/api/categories/{made['id']}", json={"logo": "l.png"}, headers=ADMIN
+        f"/api/categories/{made['id']}", json={"logo": "/media/categories/l.png"}, headers=ADMIN
     )
     assert patched.status_code == 200
     assert patched.json() | {"logo": None} == made | {"logo": None}
-    assert patched.json()["logo"] == "l.png"
+    assert patched.json()["logo"] == "/media/categories/l.png"
 
 
 @pytest.mark.parametrize(

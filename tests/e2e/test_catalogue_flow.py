@@ -62,7 +62,7 @@ def test_admin_builds_a_catalogue_a_customer_browses_it(catalogue: dict[str, str
     category = categories.post("/api/categories", json={"name": "Lamps"}, headers=admin)
     assert category.status_code == 201, category.text
     category_id = category.json()["id"]
-    body = {"title": "Desk lamp", "price": "24.90", "tax_percent": 20, "category_id": category_id}
+    body = {"title": "Desk lamp", "price": 24.90, "tax_percent": 20, "category_id": category_id}
     made = products.post("/api/products", json=body, headers=admin)
     assert made.status_code == 201, made.text
     product_id = made.json()["id"]

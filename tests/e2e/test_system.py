@@ -138,8 +138,8 @@ def shop(system: dict[str, str]) -> Json:
     """Two products, a signed-in customer and an admin."""
     auth = httpx.Client(base_url=system["auth"], timeout=10.0)
     admin = signed_in(auth, "boss@shop.test", "boss-pass-123")
-    lamp = new_product(system, admin, title="Desk lamp", price="24.90", tax_percent=20, stock=10)
-    rug = new_product(system, admin, title="Rug", price="80.00", stock=3)
+    lamp = new_product(system, admin, title="Desk lamp", price=24.90, tax_percent=20, stock=10)
+    rug = new_product(system, admin, title="Rug", price=80.00, stock=3)
     body = {"email": "carla@shop.test", "name": "Carla", "password": "correct horse"}
     assert auth.post("/api/auth/register", json=body).status_code == 201
     customer = signed_in(auth, "carla@shop.test", "correct horse")

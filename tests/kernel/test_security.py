@@ -134,3 +134,28 @@ def test_a_remembered_token_keeps_its_kind() -> None:
         codec.verify_service(access)
     with pytest.raises(Unauthorized):
         codec.verify_access(service)
+
+
+def test_the_token_version_travels_in_the_ver_claim() -> None:
+    token = codec.issue_access("u1", "customer", "fam-1", version=4)
+    assert jwt.decode(token, options={"verify_signature": False})["ver"] == 4
+    assert codec.verify_access(token).version == 4
+    unversioned = codec.issue_access("u1", "customer")  # as tokens before versions were
+    assert "ver" not in jwt.decode(unversioned, options={"verify_signature": False})
+    assert codec.verify_access(unversioned).version == 0
+
+
+@pytest.mark.parametrize("version", ["4", True, -1, 1.5])
+def test_a_malformed_version_is_refused(version: object) -> None:
+    now = int(time.time())
+    claims = {
+        "iss": "retail-auth",
+        "sub": "u1",
+        "role": "customer",
+        "typ": "access",
+        "iat": now,
+        "exp": now + 60,
+        "ver": version,
+    }
+    with pytest.raises(Unauthorized):
+        codec.verify_access(jwt.encode(claims, SECRET, algorithm="HS256"))

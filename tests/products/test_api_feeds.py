@@ -17,9 +17,9 @@ from retail.kernel.events import Event, EventFeed
 from retail.kernel.security import TokenCodec
 from retail.products import feeds
 from tests.products.shop import ADMIN, Shop, open_shop
-from tests.support import SECRET, assert_error, service_headers
+from tests.support import SECRET, FreshHeaders, assert_error, service_headers
 
-SERVICE = service_headers("orders")
+SERVICE = FreshHeaders(lambda: service_headers("orders"))
 
 
 async def feed(shop: Shop, query: str = "") -> dict[str, Any]:
@@ -77,7 +77,7 @@ async def test_feed_is_for_services_only(shop: Shop) -> None:
 
 
 async def test_lookup_answers_the_ids_that_exist(shop: Shop) -> None:
-    a = await shop.product("A", price="2.50", tax_percent="7.5", stock=3)
+    a = await shop.product("A", price=2.50, tax_percent=7.5, stock=3)
     b = await shop.product("B")
     response = await shop.client.post(
         "/internal/products/lookup", json={"ids": [b["id"], "ghost", a["id"]]}, headers=SERVICE

@@ -16,6 +16,7 @@ from retail.auth.config import AuthSettings
 from retail.auth.domain import User
 from retail.auth.ports import UnitOfWork
 from retail.auth.service import AuthContext
+from retail.kernel.events import Event, EventReader
 from retail.kernel.security import CurrentUser
 from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
 
@@ -62,3 +63,12 @@ async def current_account(principal: CurrentUser, uow: ReadUoW) -> User:
 
 
 CurrentAccount = Annotated[User, Depends(current_account)]
+
+
+async def event_reader(uow: ReadUoW) -> EventReader:
+    """Auth's feed (`session.revoked`, `user.changed`) for the kernel's /internal/events."""
+
+    async def read(after: int, limit: int) -> list[Event]:
+        return await service.read_events(uow, after, limit)
+
+    return read

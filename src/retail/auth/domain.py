@@ -36,10 +36,19 @@ class User:
     password_hash: str
     created_at: datetime
     updated_at: datetime
+    # A deactivated account cannot sign in and its tokens are refused; its orders stay.
+    is_active: bool = True
+    # Raised by every change of role or standing; access tokens carry it (`ver`), and every
+    # service refuses one older than the latest `user.changed` event.
+    token_version: int = 0
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def is_active_admin(self) -> bool:
+        return self.is_admin and self.is_active
 
 
 @dataclass(slots=True)
@@ -122,18 +131,22 @@ def _digest(value: str) -> str:
 
 
 def normalize_email(email: str) -> str:
-    """The one spelling an address is stored and looked up under: unique case-insensitively."""
-    return unicodedata.normalize("NFC", email.strip()).lower()
+    """The one spelling an address is stored and looked up under: NFKC (so full-width and
+    other compatibility look-alikes fold into their plain letters) and case-folded, then
+    NFKC again (case folding can undo a normalisation). Unique under this spelling."""
+    folded = unicodedata.normalize("NFKC", email.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)
 
 
 def email_problem(email: str) -> str | None:
     """Why an address is refused, or None. Syntax only: no DNS lookups on the request path.
     `test_environment` admits *.test addresses, which the demo data and tests use."""
+    normal = normalize_email(email)  # the spelling stored is the one checked
     try:
-        validate_email(email.strip(), check_deliverability=False, test_environment=True)
+        validate_email(normal, check_deliverability=False, test_environment=True)
     except EmailNotValidError as exc:
         return str(exc)
-    if len(normalize_email(email)) > MAX_EMAIL_CHARS:  # lowercasing can lengthen a string
+    if len(normal) > MAX_EMAIL_CHARS:  # folding can lengthen a string
         return f"must be at most {MAX_EMAIL_CHARS} characters"
     return None
 
@@ -142,6 +155,8 @@ def password_problem(password: str) -> str | None:
     """Why a new password is refused, or None. Never quotes the password."""
     if len(password) < MIN_PASSWORD_CHARS:
         return f"must be at least {MIN_PASSWORD_CHARS} characters"
+    if password.isspace():
+        return "must contain a character other than spaces"
     if len(password.encode()) > MAX_PASSWORD_BYTES:
         return f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8"
     return None

@@ -1,5 +1,6 @@
 from retail.kernel.errors import (
     Conflict,
+    Forbidden,
     NotFound,
     TooManyRequests,
     Unauthorized,
@@ -57,7 +58,14 @@ class UserNotFound(NotFound):
 
 class LastAdmin(Conflict):
     error_code = "LAST_ADMIN"
-    message = "The last admin cannot be demoted"
+    message = "The last active admin cannot be demoted or deactivated"
+
+
+class AccountDisabled(Forbidden):
+    """Sign-in with the right password to an account an admin deactivated."""
+
+    error_code = "ACCOUNT_DISABLED"
+    message = "This account is deactivated"
 
 
 class UnknownProduct(ValidationFailed):

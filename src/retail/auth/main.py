@@ -19,13 +19,15 @@ from retail.auth.adapters.sql import AuthUnitOfWork
 from retail.auth.cart import CartContext
 from retail.auth.clients import ProductsCatalog, products_client
 from retail.auth.config import AuthSettings
-from retail.auth.dependencies import Units
+from retail.auth.dependencies import Units, event_reader
 from retail.auth.domain import ThrottlePolicy
 from retail.auth.ports import UnitOfWork
 from retail.auth.router import router
 from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.app import create_service_app
+from retail.kernel.events import Event, feed_router
 from retail.kernel.security import TokenCodec
+from retail.kernel.sessions import LocalFeed, revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter, open_storage
 
 __all__ = ["AuthSettings", "create_admin", "create_app"]
@@ -64,9 +66,15 @@ def create_app(
         app.state.auth = context
         products = products_client(settings, app.state.tokens, transports)
         app.state.cart = CartContext(units, ProductsCatalog(products))
+        # Auth follows its own feed, as every service follows it, so that all its processes
+        # refuse a revoked session's tokens too.
+        own_feed = LocalFeed(partial(_read_events, units), app.state.data_version)
         try:
             await _ensure_settings_admin(units, context, settings)
-            async with _purging(partial(_purge, units, context), settings):
+            async with (
+                revocations_followed(app, settings, source=own_feed),
+                _purging(partial(_purge, units, context), settings),
+            ):
                 yield
         finally:
             await products.aclose()
@@ -76,7 +84,7 @@ def create_app(
         title="Retail auth service",
         description="Accounts, sign-in with rotating refresh tokens, user administration, "
         "and the signed-in customer's cart.",
-        routers=[router],
+        routers=[router, feed_router(event_reader)],
         lifespan=lifespan,
         adapters=ADAPTERS,
     )
@@ -115,10 +123,16 @@ async def auth_context(settings: AuthSettings, tokens: TokenCodec) -> AuthContex
     return AuthContext(await BcryptHasher.create(settings.bcrypt_rounds), tokens, policy)
 
 
+async def _read_events(units: Units, after: int, limit: int) -> list[Event]:
+    return await service.read_events(units(readonly=True), after, limit)
+
+
 async def _purge(units: Units, context: AuthContext) -> None:
-    keys, families = await service.purge_stale(units(), context)
-    if keys or families:
-        logger.info("purged %d throttle keys and %d token families", keys, families)
+    keys, families, events = await service.purge_stale(units(), context)
+    if keys or families or events:
+        logger.info(
+            "purged %d throttle keys, %d token families, %d feed events", keys, families, events
+        )
 
 
 @asynccontextmanager

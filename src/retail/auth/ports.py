@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Protocol
 
 from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
+from retail.kernel.events import EventLog
 from retail.kernel.security import Role
 from retail.kernel.storage import Transaction
 
@@ -39,12 +40,16 @@ class UserRepository(Protocol):
         """Write only the fields given (and updated_at), so a concurrent change of the
         others is never overwritten with a stale copy; False if there is no such user."""
 
-    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool: ...
+    async def set_access(
+        self, user_id: str, now: datetime, *, role: Role, is_active: bool
+    ) -> int | None:
+        """Set the role and standing and raise the token version by one, in one write; the
+        new version, or None if there is no such user."""
 
     async def lock_admin_ids(self) -> list[str]:
-        """The admins' ids, locked until the transaction ends (SELECT ... FOR UPDATE on
-        PostgreSQL; SQLite's writer lock already holds), so two demotions cannot each
-        see the other's admin and leave none."""
+        """The active admins' ids, locked until the transaction ends (SELECT ... FOR UPDATE
+        on PostgreSQL; SQLite's writer lock already holds), so two demotions or
+        deactivations cannot each see the other's admin and leave none."""
 
 
 class RefreshTokenRepository(Protocol):
@@ -60,8 +65,9 @@ class RefreshTokenRepository(Protocol):
 
     async def revoke_user_families(
         self, user_id: str, now: datetime, *, keep_family: str | None
-    ) -> int:
-        """Revoke every live token of the user except those of `keep_family`."""
+    ) -> list[str]:
+        """Revoke every live token of the user except those of `keep_family`; the ids of
+        the families that had one."""
 
     async def purge_expired_families(self, now: datetime) -> int:
         """Delete families whose every token has expired; live families keep their used
@@ -107,6 +113,13 @@ class CartRepository(Protocol):
     async def clear(self, user_id: str) -> int: ...
 
 
+class AuthEventLog(EventLog, Protocol):
+    async def purge_before(self, before: datetime) -> int:
+        """Drop events that occurred before `before`, always keeping the newest (its seq
+        is where the next one continues from). Every service's revocation set needs only
+        the events of one access-token lifetime."""
+
+
 class UnitOfWork(Transaction, Protocol):
     # Read-only properties, so an adapter may narrow them to its own repository types.
     @property
@@ -120,6 +133,10 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def cart(self) -> CartRepository: ...
+
+    @property
+    def events(self) -> AuthEventLog:
+        """Auth's feed: `session.revoked` and `user.changed` (kernel/sessions.py)."""
 
 
 class ProductCatalog(Protocol):
@@ -143,4 +160,6 @@ class AccessTokens(Protocol):
 
     access_ttl_seconds: int
 
-    def issue_access(self, user_id: str, role: Role, session_id: str | None = None) -> str: ...
+    def issue_access(
+        self, user_id: str, role: Role, session_id: str | None = None, version: int = 0
+    ) -> str: ...

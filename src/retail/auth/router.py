@@ -17,8 +17,8 @@ from retail.auth.schemas import (
     LogoutRequest,
     RefreshRequest,
     RegisterRequest,
-    RoleUpdate,
     TokenPair,
+    UserAccessUpdate,
     UserList,
     UserRead,
 )
@@ -64,6 +64,7 @@ async def register(body: RegisterRequest, uow: UoW, ctx: Context) -> UserRead:
     response_model=TokenPair,
     responses={
         401: {"description": "INVALID_CREDENTIALS"},
+        403: {"description": "ACCOUNT_DISABLED: the password is right, the account deactivated"},
         429: {"description": "TOO_MANY_ATTEMPTS, with Retry-After"},
     },
 )
@@ -136,13 +137,17 @@ async def list_users(uow: ReadUoW, page: Pagination, _admin: AdminUser) -> UserL
     responses={
         **_ADMIN_ONLY,
         404: {"description": "USER_NOT_FOUND"},
-        409: {"description": "LAST_ADMIN"},
+        409: {"description": "LAST_ADMIN: the last active admin would be demoted or deactivated"},
     },
 )
-async def change_role(
-    user_id: str, body: RoleUpdate, uow: UoW, ctx: Context, _admin: AdminUser
+async def change_user(
+    user_id: str, body: UserAccessUpdate, uow: UoW, ctx: Context, _admin: AdminUser
 ) -> UserRead:
-    return UserRead.of(await service.change_role(uow, ctx, user_id, body.role))
+    """Change a user's role and/or deactivate or reactivate the account. Their access tokens
+    issued before are refused by every service within 2 s; a deactivated account cannot
+    sign in and its refresh tokens are revoked."""
+    user = await service.change_access(uow, ctx, user_id, role=body.role, is_active=body.is_active)
+    return UserRead.of(user)
 
 
 # --- the signed-in customer's cart --------------------------------------------------------

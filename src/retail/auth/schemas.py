@@ -27,7 +27,8 @@ from retail.auth.domain import (
     normalize_email,
     password_problem,
 )
-from retail.kernel.money import from_cents, percent_from_basis_points
+from retail.kernel.errors import NotNull
+from retail.kernel.money import WholeNumber, from_cents, percent_from_basis_points
 from retail.kernel.security import Role
 
 
@@ -106,10 +107,22 @@ class AccountUpdate(BaseModel):
         return self
 
 
-class RoleUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class UserAccessUpdate(BaseModel):
+    """An admin's change of a user: `role` and/or `is_active`, each optional, never null."""
 
-    role: Role
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    role: Role | NotNull = None
+    is_active: Annotated[bool, Field(strict=True)] | NotNull = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> UserAccessUpdate:
+        if not self.model_fields_set:
+            raise ValueError("send role and/or is_active")
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class UserSummary(BaseModel):
@@ -125,11 +138,17 @@ class UserSummary(BaseModel):
 
 class UserRead(UserSummary):
     created_at: datetime
+    is_active: bool = Field(description="False once an admin deactivated the account")
 
     @classmethod
     def of(cls, user: User) -> UserRead:
         return cls(
-            id=user.id, email=user.email, name=user.name, role=user.role, created_at=user.created_at
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=user.role,
+            created_at=user.created_at,
+            is_active=user.is_active,
         )
 
 
@@ -161,7 +180,8 @@ class UserList(BaseModel):
 # --- the cart ---------------------------------------------------------------------------
 
 ProductId = Annotated[str, Field(min_length=1, max_length=MAX_PRODUCT_ID_CHARS)]
-Quantity = Annotated[int, Field(ge=1, le=MAX_CART_QUANTITY)]
+# Strict: a JSON integer only (true is not 1, "3" is not 3).
+Quantity = Annotated[int, Field(ge=1, le=MAX_CART_QUANTITY), WholeNumber]
 
 
 class CartItemCreate(BaseModel):

@@ -24,6 +24,7 @@ from retail.auth.domain import (
     password_problem,
 )
 from retail.auth.exceptions import (
+    AccountDisabled,
     AccountGone,
     CurrentPasswordIncorrect,
     EmailTaken,
@@ -37,7 +38,10 @@ from retail.auth.exceptions import (
 from retail.auth.ports import AccessTokens, PasswordHasher, UnitOfWork
 from retail.kernel.clock import utc_now
 from retail.kernel.errors import ValidationFailed
+from retail.kernel.events import Event
+from retail.kernel.metrics import LOGIN_THROTTLED
 from retail.kernel.security import Role
+from retail.kernel.sessions import CLOCK_MARGIN_SECONDS, SESSION_REVOKED, USER_CHANGED
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +93,16 @@ async def get_user(uow: UnitOfWork, user_id: str) -> User:
 
 
 async def get_account(uow: UnitOfWork, user_id: str) -> User:
-    """The signed-in user; their token outliving their account is a 401, not a 404."""
+    """The signed-in user; their token outliving their account is a 401, not a 404. (A
+    deactivated account's tokens are refused before this, by the revocation set; this
+    check holds while that is catching up.)"""
     try:
-        return await get_user(uow, user_id)
+        user = await get_user(uow, user_id)
     except UserNotFound:
         raise AccountGone() from None
+    if not user.is_active:
+        raise AccountDisabled()
+    return user
 
 
 async def list_users(uow: UnitOfWork, *, offset: int, limit: int) -> Page[User]:
@@ -127,27 +136,54 @@ async def update_account(
         if not await uow.users.update_profile(user_id, now, name=name, password_hash=password_hash):
             raise AccountGone()
         if password_hash is not None:
-            await uow.refresh_tokens.revoke_user_families(user_id, now, keep_family=session_id)
+            families = await uow.refresh_tokens.revoke_user_families(
+                user_id, now, keep_family=session_id
+            )
+            for family_id in families:
+                await _session_revoked(uow, family_id, user_id)
             await _forgive(uow, keys)
         await uow.commit()
     return await get_account(uow, user_id)
 
 
-async def change_role(uow: UnitOfWork, ctx: AuthContext, user_id: str, role: Role) -> User:
-    """The new role shows in the user's next access token (at the latest on refresh)."""
+async def change_access(
+    uow: UnitOfWork,
+    ctx: AuthContext,
+    user_id: str,
+    *,
+    role: Role | None = None,
+    is_active: bool | None = None,
+) -> User:
+    """An admin changes a user's role and/or standing (each optional). Either change raises
+    the user's token version, so every service refuses their older access tokens within
+    the feed's bound; a deactivation also ends their refresh-token families, and a
+    deactivated account cannot sign in. Its orders stay. The last active admin can be
+    neither demoted nor deactivated."""
     now = ctx.clock()
     async with uow:
         user = await uow.users.get(user_id)
         if user is None:
             raise UserNotFound()
-        if user.role == role:
+        role = user.role if role is None else role
+        is_active = user.is_active if is_active is None else is_active
+        if (role, is_active) == (user.role, user.is_active):
             return user
-        if user.is_admin:
+        if user.is_active_admin and not (role == "admin" and is_active):
             admins = await uow.users.lock_admin_ids()
             if user.id in admins and len(admins) == 1:
                 raise LastAdmin()
-        user.role, user.updated_at = role, now
-        await uow.users.set_role(user_id, role, now)
+        version = await uow.users.set_access(user_id, now, role=role, is_active=is_active)
+        if version is None:
+            raise UserNotFound()
+        if not is_active:
+            await uow.refresh_tokens.revoke_user_families(user_id, now, keep_family=None)
+        user.role, user.is_active, user.token_version, user.updated_at = (
+            role,
+            is_active,
+            version,
+            now,
+        )
+        await _user_changed(uow, user)
         await uow.commit()
     return user
 
@@ -185,7 +221,11 @@ async def _promote(uow: UnitOfWork, ctx: AuthContext, email: str) -> User | None
         if user is None or user.is_admin:
             return user
         user.role, user.updated_at = "admin", ctx.clock()
-        await uow.users.set_role(user.id, "admin", user.updated_at)
+        version = await uow.users.set_access(
+            user.id, user.updated_at, role="admin", is_active=user.is_active
+        )
+        user.token_version = version if version is not None else user.token_version
+        await _user_changed(uow, user)
         await uow.commit()
     return user
 
@@ -203,6 +243,8 @@ async def login(
     verified = await ctx.hasher.verify(password, user.password_hash if user else None)
     if user is None or not verified:
         raise InvalidCredentials()  # the admitted attempt stays counted as a failure
+    if not user.is_active:  # said only to who knows the password
+        raise AccountDisabled()
     new_hash = None
     if ctx.hasher.needs_rehash(user.password_hash):  # BCRYPT_ROUNDS changed since
         new_hash = await ctx.hasher.hash(password)
@@ -230,10 +272,11 @@ async def refresh(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> Sess
             raise InvalidRefreshToken()
         if current.used_at is not None or not await uow.refresh_tokens.use(current.id, now):
             await uow.refresh_tokens.revoke_family(current.family_id, now)
+            await _session_revoked(uow, current.family_id, current.user_id)
             await uow.commit()  # the revocation stands although the request fails
             raise TokenReused()
         user = await uow.users.get(current.user_id)
-        if user is None:
+        if user is None or not user.is_active:
             raise InvalidRefreshToken()
         successor, raw = _link(current.family_id, user.id, now, ctx.policy.refresh_ttl)
         await uow.refresh_tokens.add(successor)
@@ -247,18 +290,47 @@ async def logout(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> None:
         current = await uow.refresh_tokens.find(hash_refresh_token(refresh_token))
         if current is not None and current.revoked_at is None:
             await uow.refresh_tokens.revoke_family(current.family_id, ctx.clock())
+            await _session_revoked(uow, current.family_id, current.user_id)
             await uow.commit()
 
 
-async def purge_stale(uow: UnitOfWork, ctx: AuthContext) -> tuple[int, int]:
-    """Forget quiet throttle keys and dead token families; (keys, families) removed."""
+async def purge_stale(uow: UnitOfWork, ctx: AuthContext) -> tuple[int, int, int]:
+    """Forget quiet throttle keys, dead token families, and feed events older than any
+    access token they could refuse; (keys, families, events) removed."""
     now = ctx.clock()
     window = max(ctx.policy.account.window, ctx.policy.address.window)
     async with uow:
         keys = await uow.throttle.purge_quiet(now - window)
         families = await uow.refresh_tokens.purge_expired_families(now)
+        events = await uow.events.purge_before(now - event_retention(ctx))
         await uow.commit()
-    return keys, families
+    return keys, families, events
+
+
+def event_retention(ctx: AuthContext) -> timedelta:
+    """How long auth's feed keeps an event: twice what the followers hold it (a token's
+    life plus the clock margin), so a follower a little behind still reads it."""
+    return 2 * timedelta(seconds=ctx.tokens.access_ttl_seconds + CLOCK_MARGIN_SECONDS)
+
+
+async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
+    """A page of auth's feed (the kernel's /internal/events)."""
+    async with uow:
+        return await uow.events.read_after(after, limit)
+
+
+async def _session_revoked(uow: UnitOfWork, family_id: str, user_id: str) -> None:
+    await uow.events.append(SESSION_REVOKED, family_id, {"sid": family_id, "user_id": user_id})
+
+
+async def _user_changed(uow: UnitOfWork, user: User) -> None:
+    data = {
+        "user_id": user.id,
+        "ver": user.token_version,
+        "role": user.role,
+        "is_active": user.is_active,
+    }
+    await uow.events.append(USER_CHANGED, user.id, data)
 
 
 def _link(family_id: str, user_id: str, now: datetime, ttl: timedelta) -> tuple[RefreshToken, str]:
@@ -268,7 +340,7 @@ def _link(family_id: str, user_id: str, now: datetime, ttl: timedelta) -> tuple[
 
 
 def _session(ctx: AuthContext, user: User, refresh_token: str, family_id: str) -> Session:
-    access = ctx.tokens.issue_access(user.id, user.role, family_id)
+    access = ctx.tokens.issue_access(user.id, user.role, family_id, user.token_version)
     return Session(user, access, refresh_token, ctx.tokens.access_ttl_seconds)
 
 
@@ -291,6 +363,7 @@ async def _admit(uow: UnitOfWork, ctx: AuthContext, keys: LoginKeys) -> User | N
         ]
         until = max((lock for lock in locks if lock is not None), default=None)
         if until is not None:  # leaving without a commit uncounts the key that admitted
+            LOGIN_THROTTLED.labels(key="account" if locks[0] else "address").inc()
             raise LoginThrottled(retry_after=_seconds_until(until, now))
         user = await uow.users.get_by_email(keys.email)
         await uow.commit()

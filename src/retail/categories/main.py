@@ -15,6 +15,7 @@ from retail.categories.ports import UnitOfWork
 from retail.categories.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.events import feed_router
+from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -38,8 +39,9 @@ def create_app(settings: CategoriesSettings | None = None) -> FastAPI:
     settings = settings or CategoriesSettings()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with revocations_followed(app, settings):  # auth's revoked sessions
+            yield
 
     return create_service_app(
         settings,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
@@ -21,7 +22,36 @@ def _not_blank(value: str) -> str:
 Name = Annotated[
     str, Field(min_length=1, max_length=100, pattern=r"\S"), AfterValidator(_not_blank)
 ]
-Logo = Annotated[str, Field(max_length=2048)]
+MEDIA_PREFIX = "/media/"
+
+
+def _shown_url(url: str) -> str:
+    """A URL the storefront puts into <img src>: an absolute http(s) URL without
+    credentials, or a path on our own media route (`/media/...`). javascript:, data:,
+    protocol-relative and other relative URLs are refused. "" means none."""
+    if not url:
+        return url
+    if any(c.isspace() or not c.isprintable() or c == "\\" for c in url):
+        raise ValueError("must not contain spaces, backslashes or control characters")
+    if url.startswith(MEDIA_PREFIX):
+        if ".." in url.split("/"):
+            raise ValueError("must not contain '..' segments")
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an absolute http or https URL, or a path under {MEDIA_PREFIX}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials")
+    return url
+
+
+# The same rule as `_shown_url`, published in the OpenAPI document (no backslash, no
+# credentials, no '..' segment under /media/), so that clients can check it before sending.
+LOGO_PATTERN = (
+    r"^(https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-\[\]-~]*)?"
+    r"|/media/([A-Za-z0-9_-][A-Za-z0-9._-]*/)*[A-Za-z0-9_-][A-Za-z0-9._-]*)?$"
+)
+Logo = Annotated[str, Field(max_length=2048, pattern=LOGO_PATTERN), AfterValidator(_shown_url)]
 Description = Annotated[str, Field(max_length=5000)]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated
 
-from pydantic import Field, WithJsonSchema
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -15,28 +15,63 @@ MAX_AMOUNT = Decimal("99999999.99")
 
 def _number(**bounds: float) -> WithJsonSchema:
     """What the OpenAPI document says: a JSON number, its bounds, at most two decimals.
-    (Pydantic would publish a Decimal as `number | string`, the string unconstrained.) A
-    decimal string ("19.99") is still accepted, as it always was, but not advertised."""
+    (Pydantic would publish a Decimal as `number | string`, the string unconstrained.)"""
     return WithJsonSchema({"type": "number", **bounds, "multipleOf": 0.01})
 
+
+def _json_number(value: object) -> object:
+    """Amounts in a body are JSON numbers and nothing else: a string ("4.50", "1e3") or a
+    boolean is refused rather than converted (issue 14). Decimals pass, for callers in
+    Python."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ValueError("must be a number")
+    return value
+
+
+_Strict = BeforeValidator(_json_number)
+
+
+def _json_integer(value: object) -> object:
+    """Counts in a body (quantities, stock) are JSON integers: `true` is not 1 and "3" is
+    not 3 (issue 14). A number without a fraction (3.0) is an integer to JSON Schema, and
+    so to us; 2.5 is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+# For `Annotated[int, Field(ge=..., le=...), WholeNumber]` (after the bounds, or the OpenAPI
+# document loses them): no booleans, no strings.
+WholeNumber = BeforeValidator(_json_integer)
 
 # Request types: Pydantic checks the bounds and the number of decimals.
 Price = Annotated[
     Decimal,
+    _Strict,
     Field(gt=0, le=MAX_AMOUNT, decimal_places=2),
     _number(exclusiveMinimum=0, maximum=float(MAX_AMOUNT)),
 ]
 # Zero allowed: an add-on may be free.
 Amount = Annotated[
     Decimal,
+    _Strict,
     Field(ge=0, le=MAX_AMOUNT, decimal_places=2),
     _number(minimum=0, maximum=float(MAX_AMOUNT)),
 ]
 TaxPercent = Annotated[
-    Decimal, Field(ge=0, le=100, decimal_places=2), _number(minimum=0, maximum=100)
+    Decimal, _Strict, Field(ge=0, le=100, decimal_places=2), _number(minimum=0, maximum=100)
 ]
-# A price filter in a query string: the same bounds as an amount.
-PriceFilter = Amount
+# A price filter in a query string, where every value is text: the bounds of an amount,
+# parsed from its decimal string.
+PriceFilter = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_AMOUNT, decimal_places=2),
+    _number(minimum=0, maximum=float(MAX_AMOUNT)),
+]
 
 
 def to_cents(amount: Decimal) -> int:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import jwt
 from fastapi import Depends, Request
@@ -36,15 +36,33 @@ _VERIFIED_MAX = 4096
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The signed-in user as an access token describes them."""
+    """The signed-in user as an access token describes them. `version` is the user's token
+    version when the token was issued (the `ver` claim; 0 for tokens issued without one):
+    auth raises it when the role or the account's standing changes."""
 
     user_id: str
     role: Role
     session_id: str | None = None
+    version: int = 0
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+class SessionRevoked(Unauthorized):
+    """The token verifies, but its session was ended (logout, refresh reuse, a password
+    change) or its user changed since it was issued (role, deactivation)."""
+
+    error_code = "SESSION_REVOKED"
+    message = "This session has ended; sign in again"
+
+
+class RevocationCheck(Protocol):
+    """What `TokenCodec` asks of the revocation set (`retail.kernel.sessions`), after a
+    token verified: an O(1) lookup, never a call to auth."""
+
+    def refuses(self, principal: Principal) -> bool: ...
 
 
 class TokenCodec:
@@ -66,6 +84,8 @@ class TokenCodec:
         self._verified: dict[str, tuple[float, Principal | str]] = {}
         self.access_ttl_seconds = access_ttl_seconds
         self.service_ttl_seconds = service_ttl_seconds
+        # Fed from auth's feed by `retail.kernel.sessions`; None: nothing is revoked.
+        self.revocations: RevocationCheck | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenCodec:
@@ -76,7 +96,9 @@ class TokenCodec:
             service_ttl_seconds=settings.service_token_expire_seconds,
         )
 
-    def issue_access(self, user_id: str, role: Role, session_id: str | None = None) -> str:
+    def issue_access(
+        self, user_id: str, role: Role, session_id: str | None = None, version: int = 0
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "iss": ISSUER,
@@ -89,17 +111,27 @@ class TokenCodec:
         }
         if session_id:
             claims["sid"] = session_id
+        if version:
+            claims["ver"] = version
         return jwt.encode(claims, self._user_key, algorithm=self._algorithm)
 
     def verify_access(self, token: str) -> Principal:
         known = self._known(token)
-        if isinstance(known, Principal):
-            return known
+        principal = known if isinstance(known, Principal) else self._decode_access(token)
+        # After the cache, on every request: a remembered token is refused once revoked.
+        revocations = self.revocations
+        if revocations is not None and revocations.refuses(principal):
+            raise SessionRevoked()
+        return principal
+
+    def _decode_access(self, token: str) -> Principal:
         claims = self._decode(token, self._user_key, issuer=ISSUER)
-        role = claims.get("role")
+        role, version = claims.get("role"), claims.get("ver", 0)
         if claims.get("typ") != "access" or role not in ("customer", "admin"):
             raise Unauthorized("Invalid or expired token")
-        principal = Principal(user_id=str(claims["sub"]), role=role, session_id=claims.get("sid"))
+        if type(version) is not int or version < 0:
+            raise Unauthorized("Invalid or expired token")
+        principal = Principal(str(claims["sub"]), role, claims.get("sid"), version)
         self._remember(token, claims, principal)
         return principal
 

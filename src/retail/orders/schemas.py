@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from retail.kernel.money import from_cents, percent_from_basis_points
+from retail.kernel.money import WholeNumber, from_cents, percent_from_basis_points
 from retail.kernel.pagination import PageRequest, total_pages
 from retail.orders.domain import (
     MAX_QUANTITY,
@@ -78,7 +78,7 @@ class OrderItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]  # no true, no "3"
 
 
 class OrderCreate(BaseModel):

@@ -21,8 +21,11 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from retail.auth.domain import CartLine, Page, RefreshToken, ThrottlePolicy, User
 from retail.auth.exceptions import EmailTaken
 from retail.kernel.mongo import (
+    OUTBOX,
+    VISIBLE,
     Document,
     IndexPlan,
+    MongoEventLog,
     MongoUnitOfWork,
     Unit,
     UnitCollection,
@@ -77,6 +80,9 @@ def _user(document: Document) -> User:
         password_hash=document["password_hash"],
         created_at=as_utc(document["created_at"]),
         updated_at=as_utc(document["updated_at"]),
+        # Users stored before these fields existed are active, at version 0.
+        is_active=bool(document.get("is_active", True)),  # nx-27017 answers 0/1
+        token_version=int(document.get("token_version", 0)),
     )
 
 
@@ -140,15 +146,23 @@ class MongoUserRepository:
         result = await self._users.update_one({"_id": user_id}, {"$set": changes})
         return result.matched_count == 1
 
-    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool:
-        result = await self._users.update_one(
-            {"_id": user_id}, {"$set": {"role": role, "updated_at": now}}
+    async def set_access(
+        self, user_id: str, now: datetime, *, role: Role, is_active: bool
+    ) -> int | None:
+        changed = await self._users.find_one_and_update(
+            {"_id": user_id},
+            {
+                "$set": {"role": role, "is_active": is_active, "updated_at": now},
+                "$inc": {"token_version": 1},
+            },
         )
-        return result.matched_count == 1
+        return None if changed is None else int(changed["token_version"])
 
     async def lock_admin_ids(self) -> list[str]:
         # Writers take turns (the unit's writer lock), so no demotion runs beside this one.
-        admins = await self._users.find({"role": "admin"}, sort=[("_id", ASCENDING)])
+        admins = await self._users.find(
+            {"role": "admin", "is_active": {"$ne": False}}, sort=[("_id", ASCENDING)]
+        )
         return [document["_id"] for document in admins]
 
 
@@ -184,11 +198,19 @@ class MongoRefreshTokenRepository:
 
     async def revoke_user_families(
         self, user_id: str, now: datetime, *, keep_family: str | None
-    ) -> int:
+    ) -> list[str]:
         query: Document = {"user_id": user_id}
         if keep_family is not None:
             query["family_id"] = {"$ne": keep_family}
-        return await self._revoke(query, now)
+        live = await self._tokens.find({**query, "revoked_at": None})
+        families = set()
+        for document in live:
+            result = await self._tokens.update_one(
+                {"_id": document["_id"], "revoked_at": None}, {"$set": {"revoked_at": now}}
+            )
+            if result.matched_count:
+                families.add(document["family_id"])
+        return sorted(families)
 
     async def purge_expired_families(self, now: datetime) -> int:
         expired = await self._tokens.find({"expires_at": {"$lt": now}})
@@ -337,14 +359,38 @@ async def _delete_each(collection: UnitCollection, ids: list[Any]) -> int:
     return deleted
 
 
+# Events purged per pass: each is its own write in the unit of work; the rest go next time.
+MAX_PURGED_EVENTS = 2000
+
+
+class MongoAuthEventLog(MongoEventLog):
+    def __init__(self, unit: Unit) -> None:
+        super().__init__(unit)
+        self._outbox = unit.collection(OUTBOX)
+
+    async def purge_before(self, before: datetime) -> int:
+        newest = await self._outbox.find({}, sort=[("seq", DESCENDING)], limit=1)
+        if not newest:
+            return 0
+        # Only visible events: a pending one belongs to a unit of work still open.
+        old = await self._outbox.find(
+            {"occurred_at": {"$lt": before}, "seq": {"$lt": newest[0]["seq"]}, "state": VISIBLE},
+            sort=[("seq", ASCENDING)],
+            limit=MAX_PURGED_EVENTS,
+        )
+        return await _delete_each(self._outbox, [document["_id"] for document in old])
+
+
 class AuthMongoUnitOfWork(MongoUnitOfWork):
     users: MongoUserRepository
     refresh_tokens: MongoRefreshTokenRepository
     throttle: MongoLoginThrottle
     cart: MongoCartRepository
+    events: MongoAuthEventLog
 
     def _bind(self, unit: Unit) -> None:
         self.users = MongoUserRepository(unit)
         self.refresh_tokens = MongoRefreshTokenRepository(unit)
         self.throttle = MongoLoginThrottle(unit)
         self.cart = MongoCartRepository(unit)
+        self.events = MongoAuthEventLog(unit)

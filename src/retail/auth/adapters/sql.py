@@ -12,10 +12,11 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
-from retail.auth.adapters.tables import cart_items, login_throttle, refresh_tokens, users
+from retail.auth.adapters.tables import cart_items, login_throttle, outbox, refresh_tokens, users
 from retail.auth.domain import CartLine, Page, RefreshToken, ThrottlePolicy, User
 from retail.auth.exceptions import EmailTaken
 from retail.kernel.db import SqlSession, SqlUnitOfWork, is_unique_violation, rows_affected
+from retail.kernel.events import SqlEventLog
 from retail.kernel.security import Role
 
 
@@ -28,6 +29,8 @@ def _user(row: RowMapping) -> User:
         password_hash=row["password_hash"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        is_active=bool(row["is_active"]),
+        token_version=int(row["token_version"]),
     )
 
 
@@ -83,17 +86,30 @@ class SqlUserRepository:
         )
         return rows_affected(result) == 1
 
-    async def set_role(self, user_id: str, role: Role, now: datetime) -> bool:
-        result = await self._session.execute(
-            update(users).where(users.c.id == user_id).values(role=role, updated_at=now)
+    async def set_access(
+        self, user_id: str, now: datetime, *, role: Role, is_active: bool
+    ) -> int | None:
+        version: int | None = await self._session.scalar(
+            update(users)
+            .where(users.c.id == user_id)
+            .values(
+                role=role,
+                is_active=is_active,
+                token_version=users.c.token_version + 1,
+                updated_at=now,
+            )
+            .returning(users.c.token_version)
         )
-        return rows_affected(result) == 1
+        return version
 
     async def lock_admin_ids(self) -> list[str]:
         # FOR UPDATE renders on PostgreSQL (in id order, so two lockers cannot deadlock);
         # on SQLite the BEGIN IMMEDIATE writer lock already holds.
         result = await self._session.execute(
-            select(users.c.id).where(users.c.role == "admin").order_by(users.c.id).with_for_update()
+            select(users.c.id)
+            .where(users.c.role == "admin", users.c.is_active.is_(True))
+            .order_by(users.c.id)
+            .with_for_update()
         )
         return list(result.scalars())
 
@@ -132,12 +148,18 @@ class SqlRefreshTokenRepository:
 
     async def revoke_user_families(
         self, user_id: str, now: datetime, *, keep_family: str | None
-    ) -> int:
+    ) -> list[str]:
         t = refresh_tokens
         condition: ColumnElement[bool] = t.c.user_id == user_id
         if keep_family is not None:
             condition = and_(condition, t.c.family_id != keep_family)
-        return await self._revoke(condition, now)
+        result = await self._session.execute(
+            update(t)
+            .where(condition, t.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+            .returning(t.c.family_id)
+        )
+        return sorted(set(result.scalars()))
 
     async def purge_expired_families(self, now: datetime) -> int:
         t = refresh_tokens
@@ -297,14 +319,31 @@ class SqlCartRepository:
         return and_(cart_items.c.user_id == user_id, cart_items.c.product_id == product_id)
 
 
+class SqlAuthEventLog(SqlEventLog):
+    def __init__(self, session: SqlSession) -> None:
+        super().__init__(session, outbox)
+        self._own_session = session
+
+    async def purge_before(self, before: datetime) -> int:
+        # The newest row stays: SQLite hands out max(seq) + 1 next, and an emptied table
+        # would start again below the followers' cursors.
+        newest = select(func.max(outbox.c.seq)).scalar_subquery()
+        result = await self._own_session.execute(
+            delete(outbox).where(outbox.c.occurred_at < before, outbox.c.seq < newest)
+        )
+        return rows_affected(result)
+
+
 class AuthUnitOfWork(SqlUnitOfWork):
     users: SqlUserRepository
     refresh_tokens: SqlRefreshTokenRepository
     throttle: SqlLoginThrottle
     cart: SqlCartRepository
+    events: SqlAuthEventLog
 
     def _bind(self, session: SqlSession) -> None:
         self.users = SqlUserRepository(session)
         self.refresh_tokens = SqlRefreshTokenRepository(session)
         self.throttle = SqlLoginThrottle(session)
         self.cart = SqlCartRepository(session)
+        self.events = SqlAuthEventLog(session)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -12,9 +13,11 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    true,
 )
 
 from retail.kernel.db import UtcDateTime
+from retail.kernel.events import outbox_table
 
 metadata = MetaData()
 
@@ -22,13 +25,16 @@ users = Table(
     "users",
     metadata,
     Column("id", String(36), primary_key=True),
-    # Stored normalised (trimmed, lowercased), so the unique index is case-insensitive.
+    # Stored normalised (trimmed, NFKC, case-folded), so the unique index is case-insensitive.
     Column("email", String(320), nullable=False),
     Column("name", String(100), nullable=False),
     Column("role", String(16), nullable=False),
     Column("password_hash", String(128), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Rows from before migration 0003 are active at version 0.
+    Column("is_active", Boolean(), nullable=False, server_default=true()),
+    Column("token_version", Integer, nullable=False, server_default="0"),
     CheckConstraint("role IN ('customer', 'admin')", name="ck_users_role"),
     Index("uq_users_email", "email", unique=True),
     Index("ix_users_created_at", "created_at", "id"),
@@ -73,3 +79,7 @@ cart_items = Table(
     PrimaryKeyConstraint("user_id", "product_id", name="pk_cart_items"),
     CheckConstraint("quantity >= 1", name="ck_cart_items_quantity"),
 )
+
+# Auth's feed: `session.revoked` and `user.changed`, followed by every service
+# (kernel/sessions.py). Events older than an access token's lifetime are purged.
+outbox = outbox_table(metadata)
