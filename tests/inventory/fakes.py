@@ -3,7 +3,7 @@ conditional writes, a rollback unless the use case commits, the order_id key gua
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -46,6 +46,9 @@ class FakeStock:
             return False
         self._state.levels[level.product_id] = replace(level)
         return True
+
+    async def add_many(self, levels: Sequence[StockLevel]) -> list[StockLevel]:
+        return [level for level in levels if await self.add(level)]
 
     async def get(self, product_id: str) -> StockLevel | None:
         level = self._state.levels.get(product_id)
@@ -104,6 +107,10 @@ class FakeMovements:
 
     async def add(self, movement: Movement) -> None:
         self._state.movements.append(replace(movement, id=len(self._state.movements) + 1))
+
+    async def add_many(self, movements: Sequence[Movement]) -> None:
+        for movement in movements:
+            await self.add(movement)
 
     async def page(self, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
         mine = [m for m in reversed(self._state.movements) if m.product_id == product_id]

@@ -19,7 +19,10 @@ from retail.inventory import service
 from retail.inventory.dependencies import Units
 from retail.inventory.domain import (
     Movement,
+    ProductChange,
     ProductCreated,
+    ProductDeleted,
+    ProductUpdated,
     Reservation,
     ReservationLine,
     StockLevel,
@@ -409,3 +412,33 @@ async def test_a_feed_batch_applied_by_two_processes_counts_once(processes: Proc
     assert sorted(applied) == [0, 2]
     assert await count_movements(one, "initial", "a", "b") == 2
     assert await service.feed_cursor(two(readonly=True), "products") == 2
+
+
+async def test_a_page_of_the_products_feed_is_applied_in_order(processes: Processes) -> None:
+    """Runs of creations are written together (an import's page), the rest one by one, all
+    in feed order: a product created, set, deleted and created again in one page ends as
+    the last event says, and a creation repeated in the page counts once."""
+    one, two = processes.one, processes.two
+    await stock_up(one, old=3)
+    start = await service.feed_cursor(one(readonly=True), service.PRODUCTS_FEED)
+    changes: list[ProductChange] = [
+        ProductCreated("a", "A", None, 5),
+        ProductCreated("b", "B", None, 7),
+        ProductCreated("a", "A again", None, 9),  # a repeat: the first one counts
+        ProductCreated("old", "Old", None, 50),  # already has a level: unchanged
+        ProductUpdated("b", "B2", "c1", 1),
+        ProductDeleted("a"),
+        ProductCreated("a", "A anew", None, 2),
+    ]
+    batch = [(start + n, change) for n, change in enumerate(changes, 1)]
+    assert await service.apply_product_changes(two(), batch) == len(changes)
+    assert (await stock_of(one, "a"), await stock_of(one, "b"), await stock_of(one, "old")) == (
+        2,
+        1,
+        3,
+    )
+    assert await count_movements(one, "initial", "a", "b", "old") == 4
+    async with one(readonly=True) as work:
+        events = await work.events.read_after(0, 100)
+    changed = [(e.key, e.data["stock"]) for e in events if e.type == "stock.changed"]
+    assert changed[1:] == [("a", 5), ("b", 7), ("b", 1), ("a", 2)]

@@ -12,7 +12,17 @@ from typing import Any, Self
 
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import InMemoryEventLog
-from retail.products.domain import Product, ProductPage, ProductQuery, SortKey
+from retail.products.adapters.outbox import OutboxStockHandOver
+from retail.products.domain import (
+    CategoryRef,
+    Product,
+    ProductPage,
+    ProductQuery,
+    SortKey,
+    StockLevel,
+    Written,
+)
+from retail.products.exceptions import SkuTaken
 
 
 @dataclass
@@ -46,7 +56,32 @@ class FakeProducts:
         self._state = state
 
     async def add(self, product: Product) -> None:
+        self._check_sku(product)
         self._state.products[product.id] = replace(product)
+
+    def _check_sku(self, product: Product) -> None:
+        taken = {p.sku for p in self._state.products.values() if p.id != product.id}
+        if product.sku is not None and product.sku in taken:
+            raise SkuTaken()
+
+    async def add_many(self, products: Sequence[Product]) -> None:
+        for product in products:
+            await self.add(product)
+
+    async def update_many(self, products: Sequence[Product]) -> None:
+        for product in products:
+            await self.update(product)
+
+    async def by_skus(self, skus: Sequence[str]) -> list[Product]:
+        return [replace(p) for p in self._state.products.values() if p.sku in set(skus)]
+
+    async def after_id(self, after: str | None, limit: int) -> list[Product]:
+        ordered = sorted(self._state.products.values(), key=lambda p: p.id)
+        return [replace(p) for p in ordered if after is None or p.id > after][:limit]
+
+    async def set_stocks(self, levels: Sequence[StockLevel]) -> None:
+        for level in levels:
+            await self.set_stock(level.product_id, level.stock)
 
     async def get(self, product_id: str) -> Product | None:
         found = self._state.products.get(product_id)
@@ -62,6 +97,7 @@ class FakeProducts:
         return ProductPage([replace(p) for p in window], len(found))
 
     async def update(self, product: Product) -> None:
+        self._check_sku(product)
         self._state.products[product.id] = replace(product)
 
     async def delete(self, product_id: str) -> bool:
@@ -86,6 +122,8 @@ class FakeProducts:
 def _matches(product: Product, query: ProductQuery) -> bool:
     return (
         (query.include_inactive or product.is_active)
+        and (query.sku is None or product.sku == query.sku)
+        and (query.brand is None or product.brand == query.brand)
         and (query.category_id is None or product.category_id == query.category_id)
         and (query.min_price_cents is None or product.price_cents >= query.min_price_cents)
         and (query.max_price_cents is None or product.price_cents <= query.max_price_cents)
@@ -118,18 +156,22 @@ class FakeCursors:
 
 
 class FakeStockHandOver:
+    """The outbox hand-over itself, over the fake's log (whatever its object is now)."""
+
     def __init__(self, state: State) -> None:
         self._state = state
 
+    def _outbox(self) -> OutboxStockHandOver:
+        return OutboxStockHandOver(self._state.events)
+
     async def product_created(self, product: Product, initial_stock: int) -> None:
-        data = {**product.as_event_data(), "initial_stock": initial_stock}
-        await self._state.events.append("product.created", product.id, data)
+        await self._outbox().product_created(product, initial_stock)
 
     async def product_updated(self, product: Product, stock_set: int | None = None) -> None:
-        data = product.as_event_data()
-        if stock_set is not None:
-            data["stock_set"] = stock_set
-        await self._state.events.append("product.updated", product.id, data)
+        await self._outbox().product_updated(product, stock_set)
+
+    async def products_written(self, written: Sequence[Written]) -> None:
+        await self._outbox().products_written(written)
 
 
 class FakeUnitOfWork:
@@ -171,18 +213,37 @@ class FakeUnitOfWork:
 
 
 class FakeCategories:
-    """The categories service: the ids it knows, or down."""
+    """The categories service: the ids it knows (named after themselves unless `named`), or
+    down. Records every call, and the tokens categories were created with."""
 
-    def __init__(self, *known: str) -> None:
-        self.known = set(known)
+    def __init__(self, *known: str, named: dict[str, str] | None = None) -> None:
+        self.known = set(known) | set(named or {})
+        self.names = {i: i for i in known} | (named or {})
         self.down = False
         self.asked: list[str] = []
+        self.created: list[tuple[str, str]] = []
+
+    def _check_up(self) -> None:
+        if self.down:
+            raise ServiceUnavailable("The categories service is unavailable")
 
     async def exists(self, category_id: str) -> bool:
         self.asked.append(category_id)
-        if self.down:
-            raise ServiceUnavailable("The categories service is unavailable")
+        self._check_up()
         return category_id in self.known
+
+    async def all(self) -> list[CategoryRef]:
+        self.asked.append("*")
+        self._check_up()
+        return [CategoryRef(i, self.names[i]) for i in sorted(self.known)]
+
+    async def create(self, name: str, *, bearer: str) -> CategoryRef:
+        self._check_up()
+        made = CategoryRef(f"cat-{len(self.known) + 1}", name)
+        self.known.add(made.id)
+        self.names[made.id] = name
+        self.created.append((name, bearer))
+        return made
 
 
 class FakeImageStore:

@@ -25,6 +25,8 @@ WIRE_FIELDS = {
     "add_ons",
     "combos",
     "is_active",
+    "sku",
+    "brand",
     "created_at",
 }
 LIST_FIELDS = {"products", "total", "page", "limit", "total_pages"}
@@ -36,10 +38,10 @@ async def test_create_returns_the_wire_shape(shop: Shop) -> None:
         "  Trail Boot  ",
         description="Waterproof",
         price=129.5,
-        tax_percent="7.25",
+        tax_percent=7.25,
         category_id=category,
         stock=12,
-        add_ons=[{"name": "Gift wrap", "price": "2.50"}, {"name": "Laces", "price": 0}],
+        add_ons=[{"name": "Gift wrap", "price": 2.50}, {"name": "Laces", "price": 0}],
         combos=[{"product_id": "11111111-2222-4333-8444-555555555555", "quantity": 2}],
     )
     assert set(made) == WIRE_FIELDS
@@ -52,7 +54,7 @@ async def test_create_returns_the_wire_shape(shop: Shop) -> None:
 
 
 async def test_prices_keep_exactly_two_decimals(shop: Shop) -> None:
-    made = await shop.product(price="0.10", tax_percent="0.05")
+    made = await shop.product(price=0.10, tax_percent=0.05)
     raw = (await shop.client.get(f"/api/products/{made['id']}")).text
     assert '"price":0.1' in raw
     assert '"tax_percent":0.05' in raw
@@ -153,7 +155,7 @@ async def test_patch_is_partial_and_may_clear_the_category(shop: Shop) -> None:
     category = await shop.category("Hats")
     made = await shop.product(category_id=category, description="Warm")
     url = f"/api/products/{made['id']}"
-    patched = (await shop.client.patch(url, json={"price": "25.00"}, headers=ADMIN)).json()
+    patched = (await shop.client.patch(url, json={"price": 25.00}, headers=ADMIN)).json()
     assert patched == made | {"price": 25.0}
     cleared = await shop.client.patch(url, json={"category_id": None}, headers=ADMIN)
     assert cleared.json()["category_id"] is None

@@ -67,6 +67,7 @@ async def test_a_product_is_one_document_of_ints_and_sub_documents(
         "image_url": None,
         "image_key": None,
         "is_active": True,
+        "brand": None,  # and no `sku` at all: the sparse unique index leaves it out
     }
     assert type(document["price_cents"]) is int
     assert isinstance(document["created_at"], datetime)

@@ -17,6 +17,7 @@ from retail.products.dependencies import Units
 from retail.products.domain import (
     AddOn,
     CategoryDeleted,
+    CategoryRef,
     Combo,
     Product,
     ProductDraft,
@@ -25,6 +26,7 @@ from retail.products.domain import (
     SortKey,
     StockLevel,
 )
+from retail.products.exceptions import SkuTaken
 from tests.products.conftest import Processes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,6 +52,12 @@ async def store(units: Units, *products: Product) -> None:
     async with units() as uow:
         for p in products:
             await uow.products.add(p)
+        await uow.commit()
+
+
+async def store_updates(units: Units, *products: Product) -> None:
+    async with units() as uow:
+        await uow.products.update_many(products)
         await uow.commit()
 
 
@@ -93,6 +101,42 @@ async def test_a_product_round_trips(processes: Processes) -> None:
     assert found.created_at.utcoffset() == timedelta(0)
     assert type(found.price_cents) is int
     assert type(found.add_ons[0].price_cents) is int
+
+
+async def test_skus_are_unique_where_set_and_found_in_bulk(processes: Processes) -> None:
+    one, two = processes.one, processes.two
+    made = [product(1, sku="A-1", brand="Acme"), product(2), product(3), product(4, sku="A/4")]
+    async with one() as uow:
+        await uow.products.add_many(made)
+        await uow.commit()
+    async with two(readonly=True) as uow:
+        found = await uow.products.by_skus(["A-1", "A/4", "nope"])
+    assert sorted(p.id for p in found) == sorted([made[0].id, made[3].id])
+    assert {p.sku: p.brand for p in found} == {"A-1": "Acme", "A/4": None}
+    with pytest.raises(SkuTaken):
+        await store(two, product(5, sku="A-1"))
+    with pytest.raises(SkuTaken):
+        await store_updates(two, replace(made[1], sku="A/4"))
+    assert [p.sku for p in await page(one, brand="Acme")] == ["A-1"]
+    assert [p.id for p in await page(one, sku="A/4")] == [made[3].id]
+
+
+async def test_bulk_writes_walk_by_id_and_set_stocks(processes: Processes) -> None:
+    one, two = processes.one, processes.two
+    made = [product(n) for n in range(1, 6)]
+    await store(one, *made)
+    async with two() as uow:
+        await uow.products.update_many([replace(made[0], title="Renamed", sku="R-1")])
+        await uow.products.set_stocks([StockLevel(made[1].id, 4), StockLevel(made[1].id, 6)])
+        await uow.commit()
+    async with one(readonly=True) as uow:
+        first = await uow.products.after_id(None, 3)
+        rest = await uow.products.after_id(first[-1].id, 3)
+    assert [p.id for p in first + rest] == sorted(p.id for p in made)
+    assert await stock_of(one, made[1].id) == 6  # in order: the last level wins
+    renamed = await get(one, made[0].id)
+    assert renamed is not None
+    assert (renamed.title, renamed.sku) == ("Renamed", "R-1")
 
 
 async def test_get_many_finds_each_that_exists(processes: Processes) -> None:
@@ -350,6 +394,12 @@ async def test_a_use_case_answers_what_is_read_back(processes: Processes) -> Non
 class NoCategories:
     async def exists(self, category_id: str) -> bool:
         return False
+
+    async def all(self) -> list[CategoryRef]:
+        return []
+
+    async def create(self, name: str, *, bearer: str) -> CategoryRef:
+        raise AssertionError("no category is created here")
 
 
 class NoImages:

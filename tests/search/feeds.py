@@ -64,6 +64,8 @@ class FakeFeeds:
             "stock": stock,
             "add_ons": [{"name": "Gift wrap", "price": 2.5}],
             "combos": [],
+            "sku": None,
+            "brand": None,
             "created_at": created_at,
         }
         self.products[product_id] = wire

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -17,13 +18,15 @@ from retail.inventory.dependencies import Units, event_reader
 from retail.inventory.domain import ProductChange
 from retail.inventory.ports import UnitOfWork
 from retail.inventory.router import internal_router, router
-from retail.kernel.app import create_service_app
+from retail.kernel.app import create_service_app, gauge_read_when_scraped
 from retail.kernel.events import feed_router
 from retail.kernel.following import CursorTarget, FeedFollower, following
 from retail.kernel.http import ServiceClient
+from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+LOW_STOCK = ("retail_low_stock_products", "Products at or below their low-stock threshold")
 
 
 def _mongo_adapter() -> MongoAdapter[UnitOfWork]:
@@ -56,11 +59,16 @@ def create_app(
             )
         }
         app.state.followers = followers
+        gauge_read_when_scraped(
+            app,
+            *LOW_STOCK,
+            partial(service.count_low_stock, app.state.unit_of_work, settings.low_stock_threshold),
+        )
         running: AbstractAsyncContextManager[None] = (
             following(*followers.values()) if settings.follow_feeds else nullcontext()
         )
         try:
-            async with running:
+            async with running, revocations_followed(app, settings, transports):
                 yield
         finally:
             await products.aclose()
@@ -80,6 +88,10 @@ def products_follower(products: ServiceClient, units: Units, interval: float) ->
     """Creates, renames and removes levels as products change; its cursor lives in
     inventory's database and moves in the same transaction as the levels."""
     target = CursorTarget[UnitOfWork, ProductChange](
-        service.PRODUCTS_FEED, units, product_changes, service.apply_product_change
+        service.PRODUCTS_FEED,
+        units,
+        product_changes,
+        service.apply_product_change,
+        apply_all=service.apply_product_changes_together,
     )
     return FeedFollower(service.PRODUCTS_FEED, products, target, min_interval=interval)

@@ -6,17 +6,21 @@ Every write that could oversell is a conditional write decided by the database
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
-from retail.kernel.events import EventLog, FeedCursors
+from retail.kernel.events import BatchEventLog, FeedCursors
 from retail.kernel.storage import Transaction
 
 
 class StockRepository(Protocol):
     async def add(self, level: StockLevel) -> bool:
         """Store a new level; False (and no change) if the product already has one."""
+
+    async def add_many(self, levels: Sequence[StockLevel]) -> list[StockLevel]:
+        """`add` for each (the first of a product only); the levels that were new."""
 
     async def get(self, product_id: str) -> StockLevel | None: ...
 
@@ -48,6 +52,8 @@ class StockRepository(Protocol):
 class MovementRepository(Protocol):
     async def add(self, movement: Movement) -> None: ...
 
+    async def add_many(self, movements: Sequence[Movement]) -> None: ...
+
     async def page(self, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
         """A product's movements, newest first."""
 
@@ -78,4 +84,4 @@ class UnitOfWork(Transaction, Protocol):
     def cursors(self) -> FeedCursors: ...
 
     @property
-    def events(self) -> EventLog: ...
+    def events(self) -> BatchEventLog: ...

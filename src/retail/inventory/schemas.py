@@ -16,6 +16,7 @@ from retail.inventory.domain import (
     Reservation,
     StockLevel,
 )
+from retail.kernel.money import WholeNumber
 from retail.kernel.pagination import PageRequest, total_pages
 
 MAX_STOCK = 1_000_000_000
@@ -33,7 +34,7 @@ def _not_blank(value: str) -> str:
 
 
 Reason = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
-Quantity = Annotated[int, Field(ge=0, le=MAX_STOCK)]
+Quantity = Annotated[int, Field(ge=0, le=MAX_STOCK), WholeNumber]  # no true, no "3"
 ProductId = Annotated[str, Field(min_length=1, max_length=64)]
 OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=ORDER_ID_PATTERN)]
 
@@ -141,7 +142,7 @@ class ReservationLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: ProductId
-    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY)]
+    quantity: Annotated[int, Field(ge=1, le=MAX_QUANTITY), WholeNumber]
 
 
 class ReservationCreate(BaseModel):

@@ -126,6 +126,12 @@ async def product_query(
     include_inactive: Annotated[
         bool, Query(description="Admins only: list inactive products too")
     ] = False,
+    sku: Annotated[
+        str | None, Query(max_length=64, description="The product with this sku")
+    ] = None,
+    brand: Annotated[
+        str | None, Query(max_length=100, description="Products of this brand")
+    ] = None,
 ) -> ProductQuery:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise invalid_query("min_price", "must not be above max_price")
@@ -139,10 +145,22 @@ async def product_query(
         max_price_cents=None if max_price is None else to_cents(max_price),
         sort=sort_of(sort, order),
         include_inactive=include_inactive,
+        # Trimmed as they are when stored; empty counts as absent, as for the other filters.
+        sku=(sku or "").strip() or None,
+        brand=(brand or "").strip() or None,
     )
 
 
 ListQuery = Annotated[ProductQuery, Depends(product_query)]
+
+
+async def units_of(request: Request) -> Units:
+    """The unit-of-work factory, for a use case that opens several (the export's pages)."""
+    units: Units = request.app.state.unit_of_work
+    return units
+
+
+UnitsFactory = Annotated[Units, Depends(units_of)]
 
 
 async def event_reader(uow: ReadUoW) -> EventReader:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from retail.kernel.money import from_cents, percent_from_basis_points
 
@@ -55,6 +55,9 @@ class Product:
     image_key: str | None = None
     # An inactive product is withdrawn from sale: only admins see it; orders keep theirs.
     is_active: bool = True
+    # The shop's own id (unique when set: what an import matches a row by), and the maker.
+    sku: str | None = None
+    brand: str | None = None
 
     def as_wire(self) -> dict[str, Any]:
         """The product as clients see it: DESIGN.md's product shape."""
@@ -70,6 +73,8 @@ class Product:
             "add_ons": [a.as_wire() for a in self.add_ons],
             "combos": [c.as_wire() for c in self.combos],
             "is_active": self.is_active,
+            "sku": self.sku,
+            "brand": self.brand,
             "created_at": _utc_iso(self.created_at),
         }
 
@@ -120,6 +125,8 @@ class ProductQuery:
     sort: ProductSort = ProductSort.NEWEST
     # False: active products only (what shoppers see); True: every product (admins).
     include_inactive: bool = False
+    sku: str | None = None
+    brand: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,3 +182,78 @@ class ProductDraft:
     combos: tuple[Combo, ...] = ()
     image_url: str | None = None
     is_active: bool = True
+    sku: str | None = None
+    brand: str | None = None
+
+
+# ---- bulk upsert by SKU ------------------------------------------------------------------
+
+BulkStatus = Literal["created", "updated", "unchanged", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """Why an item of a bulk request was not stored: the field (as the client named it, or
+    "" for the item as a whole), a message, and a machine-readable type."""
+
+    field: str
+    message: str
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItem:
+    """One valid item of a bulk upsert: a full draft (defaults where the item was silent),
+    and which of the draft's fields it gave, the only ones an update of a stored product
+    changes. `category_name` stands in for `category_id` when the item named a category."""
+
+    index: int
+    draft: ProductDraft
+    sent: frozenset[str]
+    category_name: str | None = None
+
+    @property
+    def sku(self) -> str | None:
+        return self.draft.sku
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidItem:
+    """An item that failed validation before anything was looked up."""
+
+    index: int
+    sku: str | None
+    errors: tuple[ItemError, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    index: int
+    status: BulkStatus
+    id: str | None
+    sku: str | None
+    errors: tuple[ItemError, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BulkResult:
+    results: tuple[BulkOutcome, ...]
+
+    def count(self, status: BulkStatus) -> int:
+        return sum(1 for outcome in self.results if outcome.status == status)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A product a bulk upsert stored: created (with its initial stock), or updated (with the
+    stock to set, if the item changed it). What its change event carries to the feed."""
+
+    product: Product
+    created: bool
+    stock: int | None

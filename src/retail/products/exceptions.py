@@ -1,4 +1,5 @@
 from retail.kernel.errors import (
+    Conflict,
     NotFound,
     PayloadTooLarge,
     UnsupportedMediaType,
@@ -32,3 +33,8 @@ class InvalidImage(ValidationFailed):
 class ImageDimensionsTooLarge(ValidationFailed):
     error_code = "IMAGE_TOO_LARGE"
     message = "The image has too many pixels"
+
+
+class SkuTaken(Conflict):
+    error_code = "SKU_TAKEN"
+    message = "Another product has this sku"

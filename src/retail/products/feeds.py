@@ -11,6 +11,8 @@ once even with several processes following the same feed (the kernel's `apply_ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from retail.kernel.clock import utc_now
 from retail.kernel.following import Batch, apply_batch, read_cursor
 from retail.products.domain import CategoryDeleted, StockLevel
@@ -37,6 +39,12 @@ async def apply_category_changes(uow: UnitOfWork, batch: Batch[CategoryDeleted])
 async def set_stock(uow: UnitOfWork, level: StockLevel) -> None:
     # False means the product is gone since: there is nothing left to show the stock on.
     await uow.products.set_stock(level.product_id, level.stock)
+
+
+async def set_stocks(uow: UnitOfWork, levels: Sequence[StockLevel]) -> None:
+    """A page of inventory's feed at once (an import's stock is thousands of events): one
+    statement; a product gone since is simply not there to update."""
+    await uow.products.set_stocks(levels)
 
 
 async def clear_category(uow: UnitOfWork, deleted: CategoryDeleted) -> None:

@@ -14,6 +14,7 @@ from retail.kernel.app import create_service_app
 from retail.kernel.events import feed_router
 from retail.kernel.following import CursorTarget, FeedFollower, following
 from retail.kernel.http import ServiceClient
+from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 from retail.products import feeds
 from retail.products.adapters.images import S3ImageStore, s3_image_store
@@ -63,7 +64,7 @@ def create_app(
             following(*app.state.followers.values()) if settings.follow_feeds else nullcontext()
         )
         try:
-            async with running:
+            async with running, revocations_followed(app, settings, transports):
                 yield
         finally:
             await categories.aclose()
@@ -99,7 +100,9 @@ def _followers(
 ) -> dict[str, FeedFollower]:
     """Inventory's feed feeds the stock read model; the categories feed clears deleted
     categories. Each cursor lives in products' database and moves with what it applied."""
-    stock = CursorTarget(feeds.INVENTORY_FEED, units, stock_levels, feeds.set_stock)
+    stock = CursorTarget(
+        feeds.INVENTORY_FEED, units, stock_levels, feeds.set_stock, apply_all=feeds.set_stocks
+    )
     deleted = CursorTarget(feeds.CATEGORIES_FEED, units, category_changes, feeds.clear_category)
     interval = settings.feed_poll_seconds
     return {

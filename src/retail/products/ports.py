@@ -8,7 +8,14 @@ from typing import Protocol
 
 from retail.kernel.events import EventLog, FeedCursors
 from retail.kernel.storage import Transaction
-from retail.products.domain import Product, ProductPage, ProductQuery
+from retail.products.domain import (
+    CategoryRef,
+    Product,
+    ProductPage,
+    ProductQuery,
+    StockLevel,
+    Written,
+)
 
 
 class ProductRepository(Protocol):
@@ -22,7 +29,24 @@ class ProductRepository(Protocol):
     async def page(self, query: ProductQuery) -> ProductPage:
         """Filtered and sorted; ties broken by id so that pages are stable."""
 
-    async def update(self, product: Product) -> None: ...
+    async def update(self, product: Product) -> None:
+        """Raises `SkuTaken` if another product has its sku."""
+
+    async def by_skus(self, skus: Sequence[str]) -> list[Product]:
+        """The products whose sku is among `skus`, in no particular order."""
+
+    async def add_many(self, products: Sequence[Product]) -> None:
+        """Insert them all (one statement where the back end allows); `SkuTaken` if a sku
+        is already stored."""
+
+    async def update_many(self, products: Sequence[Product]) -> None: ...
+
+    async def after_id(self, after: str | None, limit: int) -> list[Product]:
+        """Up to `limit` products, every one, ordered by id, from the first id after `after`:
+        how the export walks the whole catalogue a page at a time."""
+
+    async def set_stocks(self, levels: Sequence[StockLevel]) -> None:
+        """`set_stock` for each level in order (a page of inventory's feed)."""
 
     async def delete(self, product_id: str) -> bool: ...
 
@@ -50,12 +74,22 @@ class StockHandOver(Protocol):
 
     async def product_updated(self, product: Product, stock_set: int | None = None) -> None: ...
 
+    async def products_written(self, written: Sequence[Written]) -> None:
+        """The events of a bulk upsert, in this order, written together."""
+
 
 class CategoryDirectory(Protocol):
     """The categories service, as far as products needs it."""
 
     async def exists(self, category_id: str) -> bool:
         """Whether the category exists; raises `ServiceUnavailable` if nobody can tell."""
+
+    async def all(self) -> list[CategoryRef]:
+        """Every category (one call, however many items need one)."""
+
+    async def create(self, name: str, *, bearer: str) -> CategoryRef:
+        """Create the category as the admin whose token `bearer` is (categories decides
+        who may); the existing one if another caller created that name meanwhile."""
 
 
 class ImageStore(Protocol):

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile, status
+from fastapi.responses import FileResponse, StreamingResponse
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from retail.kernel.errors import NotFound
 from retail.kernel.openapi import DESCRIPTIONS
 from retail.kernel.pagination import Pagination, total_pages
 from retail.kernel.responses import model_response
-from retail.kernel.security import AdminUser, InternalCaller
-from retail.products import images, service
+from retail.kernel.security import AdminUser, Credentials, InternalCaller
+from retail.products import bulk, export, images, service
 from retail.products.adapters.images import CONTENT_TYPES, IMMUTABLE, MEDIA_PATH
 from retail.products.dependencies import (
     AppSettings,
@@ -23,12 +24,15 @@ from retail.products.dependencies import (
     ListQuery,
     LocalImages,
     ReadUoW,
+    UnitsFactory,
     UoW,
     VisibleProduct,
 )
 from retail.products.exceptions import ImageTooLarge
 from retail.products.ports import UnitOfWork
 from retail.products.schemas import (
+    BulkRequest,
+    BulkResponse,
     LookupItem,
     LookupRequest,
     LookupResult,
@@ -36,7 +40,19 @@ from retail.products.schemas import (
     ProductList,
     ProductRead,
     ProductUpdate,
+    bulk_item,
 )
+
+
+class ProductIdConvertor(StringConvertor):
+    """A product id in a path: anything but the catalogue's own words (`bulk`, `export`), so
+    that `/api/products/export` is not also `/api/products/{product_id}`: its `Allow` names
+    only its own methods, and `DELETE /api/products/export` is a 405, not a 404."""
+
+    regex = r"(?!(?:bulk|export)$)[^/]+"
+
+
+register_url_convertor("product_id", ProductIdConvertor())
 
 router = APIRouter(prefix="/api/products", tags=["products"])
 internal_router = APIRouter(prefix="/internal/products", tags=["internal"])
@@ -47,8 +63,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not signed in"},
     403: {"description": "Not an admin"},
     404: {"description": "No such product"},
+    409: {"description": "SKU_TAKEN: another product has this sku"},
     422: {"description": "Invalid input, or UNKNOWN_CATEGORY"},
     503: {"description": "The categories service is unavailable"},
+}
+_BULK_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _ERRORS[401],
+    403: _ERRORS[403],
+    409: {"description": "SKU_TAKEN: a concurrent request stored one of the skus first"},
+    422: {"description": "Not a list of at most 1,000 items (items are checked one by one)"},
+    503: _ERRORS[503],
 }
 
 
@@ -69,7 +93,68 @@ async def list_products(
     )
 
 
-@router.get("/{product_id}", response_model=ProductRead, responses={404: _ERRORS[404]})
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The catalogue in import's columns"},
+        401: _ERRORS[401],
+        403: _ERRORS[403],
+        503: {"description": "The categories service is unavailable"},
+    },
+)
+async def export_products(
+    _admin: AdminUser,
+    units: UnitsFactory,
+    categories: Categories,
+    _format: Annotated[
+        Literal["csv"], Query(alias="format", description="csv, the only one")
+    ] = "csv",
+) -> StreamingResponse:
+    """Every product, inactive ones too, in the columns `retail import` reads: export then
+    import changes nothing. Streamed a page at a time."""
+    names = await export.category_names(categories)
+    return StreamingResponse(
+        export.export_csv(units, names),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="products.csv"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@router.post("/bulk", response_model=BulkResponse, responses=_BULK_ERRORS)
+async def bulk_upsert(
+    body: BulkRequest,
+    admin: AdminUser,
+    credentials: Credentials,
+    uow: UoW,
+    categories: Categories,
+    store: Images,
+    atomic: Annotated[bool, Query(description="All items stored, or none")] = False,
+    create_categories: Annotated[
+        bool, Query(description="Create the categories items name that do not exist")
+    ] = False,
+) -> Response:
+    """Up to 1,000 products, upserted by sku. Each item gets its own result; valid items are
+    stored even when others fail, unless `atomic=true`."""
+    items = [bulk_item(index, raw) for index, raw in enumerate(body.products)]
+    result = await bulk.upsert_products(
+        uow,
+        categories,
+        items,
+        images=store,
+        atomic=atomic,
+        create_categories=create_categories,
+        bearer=credentials.credentials if credentials else "",
+    )
+    # Serialised once: FastAPI would validate a thousand results again (response_model still
+    # documents the answer).
+    return model_response(BulkResponse.of(result))
+
+
+@router.get("/{product_id:product_id}", response_model=ProductRead, responses={404: _ERRORS[404]})
 async def get_product(product: VisibleProduct, response: Response) -> ProductRead:
     """An inactive product is a 404, except to admins."""
     if not product.is_active:
@@ -90,7 +175,7 @@ async def create_product(
     return ProductRead.of(await service.create_product(uow, categories, body.to_draft()))
 
 
-@router.patch("/{product_id}", response_model=ProductRead, responses=_ERRORS)
+@router.patch("/{product_id:product_id}", response_model=ProductRead, responses=_ERRORS)
 async def update_product(
     product_id: str,
     body: ProductUpdate,
@@ -104,13 +189,15 @@ async def update_product(
     return ProductRead.of(updated)
 
 
-@router.delete("/{product_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+@router.delete(
+    "/{product_id:product_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS
+)
 async def delete_product(product_id: str, uow: UoW, store: Images, _admin: AdminUser) -> None:
     await service.delete_product(uow, store, product_id)
 
 
 @router.post(
-    "/{product_id}/upload-image",
+    "/{product_id:product_id}/upload-image",
     response_model=ProductRead,
     responses={
         **_ERRORS,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -23,12 +23,24 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
 
-from retail.kernel.errors import NotNull, ValidationFailed
-from retail.kernel.money import Amount, Price, TaxPercent, tax_basis_points, to_cents
-from retail.products.domain import AddOn, Combo, Product, ProductDraft, ProductSort, SortKey
+from retail.kernel.errors import NotNull, ValidationFailed, field_name
+from retail.kernel.money import Amount, Price, TaxPercent, WholeNumber, tax_basis_points, to_cents
+from retail.products.domain import (
+    AddOn,
+    BulkItem,
+    BulkResult,
+    Combo,
+    InvalidItem,
+    ItemError,
+    Product,
+    ProductDraft,
+    ProductSort,
+    SortKey,
+)
 
 MAX_EXTRAS = 20
 
@@ -37,9 +49,26 @@ MAX_EXTRAS = 20
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AddOnName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Description = Annotated[str, Field(max_length=10_000)]
-Stock = Annotated[int, Field(ge=0, le=1_000_000_000)]
+Stock = Annotated[int, Field(ge=0, le=1_000_000_000), WholeNumber]  # no true, no "3"
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 MAX_IMAGE_URL = 2048  # the column's length
+# The shop's own product id: what an import matches a row by. Trimmed; letters, digits and
+# . _ - / (the characters SKUs are written with), so it is safe in a URL's query and in CSV.
+SKU_PATTERN = r"^[A-Za-z0-9._/-]+$"
+Sku = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=SKU_PATTERN)
+]
+
+
+def _no_blank_brand(brand: str | None) -> str | None:
+    return brand or None  # "" (an empty CSV cell) means no brand, as null does
+
+
+Brand = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, max_length=100),
+    AfterValidator(_no_blank_brand),
+]
 
 
 def _external_image(url: str | None) -> str | None:
@@ -78,7 +107,7 @@ class ComboIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     product_id: Id
-    quantity: Annotated[int, Field(ge=1, le=100)] = 1
+    quantity: Annotated[int, Field(ge=1, le=100), WholeNumber] = 1
 
 
 def _unique_add_ons(items: list[AddOnIn]) -> list[AddOnIn]:
@@ -132,6 +161,8 @@ class ProductCreate(BaseModel):
     image_url: ImageUrl = None
     is_active: bool = True
     is_combo: bool | None = Field(default=None, description="Accepted and ignored: see combos")
+    sku: Sku | None = None
+    brand: Brand = None
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +181,8 @@ class ProductCreate(BaseModel):
             combos=_combos(self.combos),
             image_url=self.image_url,
             is_active=self.is_active,
+            sku=self.sku,
+            brand=self.brand,
         )
 
 
@@ -172,6 +205,8 @@ class ProductUpdate(BaseModel):
     image_url: ImageUrl = None
     is_active: bool | NotNull = None
     is_combo: bool | None = None
+    sku: Sku | None = None  # null: no SKU
+    brand: Brand = None  # null: no brand
 
     @model_validator(mode="before")
     @classmethod
@@ -182,7 +217,7 @@ class ProductUpdate(BaseModel):
     def _something_to_change(self) -> ProductUpdate:
         if not self.model_fields_set:
             raise ValueError("send at least one field to change")
-        nullable = {"category_id", "description", "image_url", "is_combo"}
+        nullable = {"category_id", "description", "image_url", "is_combo", "sku", "brand"}
         nulls = sorted(f for f in self.model_fields_set - nullable if getattr(self, f) is None)
         if nulls:
             raise ValueError(f"{', '.join(nulls)} cannot be null")
@@ -191,7 +226,7 @@ class ProductUpdate(BaseModel):
     def to_changes(self) -> dict[str, Any]:
         """The changes in domain terms (cents, basis points, tuples)."""
         sent = self.model_fields_set
-        kept_as_sent = {"title", "stock", "category_id", "image_url", "is_active"}
+        kept_as_sent = {"title", "stock", "category_id", "image_url", "is_active", "sku", "brand"}
         changes: dict[str, Any] = {f: getattr(self, f) for f in sent & kept_as_sent}
         if "description" in sent:
             changes["description"] = self.description or ""
@@ -228,6 +263,8 @@ class ProductRead(BaseModel):
     add_ons: list[AddOnRead]
     combos: list[ComboRead]
     is_active: bool
+    sku: str | None
+    brand: str | None
     created_at: datetime
 
     @classmethod
@@ -318,3 +355,159 @@ def invalid_query(name: str, message: str) -> ValidationFailed:
         f"Invalid input: {name} {message}",
         details={"fields": [{"field": f"query.{name}", "message": message, "type": "value_error"}]},
     )
+
+
+# ---- bulk upsert by sku ----------------------------------------------------------------
+
+MAX_BULK_ITEMS = 1000
+CategoryName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+
+
+def _image_or_own(url: str | None) -> str | None:
+    """An external image, or an uploaded image's own URL (`/media/...`) as the export writes
+    it: the use case keeps that one only if it is the product's own."""
+    if url and url.startswith("/") and url.isprintable() and " " not in url:
+        return url
+    return _external_image(url)
+
+
+BulkImageUrl = Annotated[str | None, Field(max_length=MAX_IMAGE_URL), AfterValidator(_image_or_own)]
+# Wire name -> the draft field it sets (`category` names a category instead of giving its id).
+_BULK_FIELDS = {
+    "title": "title",
+    "description": "description",
+    "price": "price_cents",
+    "tax_percent": "tax_bp",
+    "category_id": "category_id",
+    "category": "category_id",
+    "stock": "stock",
+    "add_ons": "add_ons",
+    "combos": "combos",
+    "image_url": "image_url",
+    "is_active": "is_active",
+    "sku": "sku",
+    "brand": "brand",
+}
+
+
+class BulkItemIn(BaseModel):
+    """An item of `POST /api/products/bulk`: the create fields, plus `category` (a name) as
+    an alternative to `category_id`. For a product already stored (by sku), only the fields
+    given are changed; `stock` absent leaves the stock as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Sku | None = None
+    title: Title
+    description: Description | None = None
+    brand: Brand = None
+    price: Price
+    tax_percent: TaxPercent = Decimal(0)
+    stock: Stock | None = None
+    category: CategoryName | None = None
+    category_id: Id | None = None
+    image_url: BulkImageUrl = None
+    add_ons: AddOns = Field(default_factory=list)
+    combos: Combos = Field(default_factory=list)
+    is_active: bool = True
+    is_combo: bool | None = Field(default=None, description="Accepted and ignored: see combos")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_is_title(cls, data: Any) -> Any:
+        return _title_from_name(data)
+
+    @model_validator(mode="after")
+    def _one_category(self) -> BulkItemIn:
+        if self.category is not None and self.category_id is not None:
+            raise ValueError("give category (a name) or category_id, not both")
+        return self
+
+    def to_item(self, index: int) -> BulkItem:
+        draft = ProductDraft(
+            title=self.title,
+            description=self.description or "",
+            price_cents=to_cents(self.price),
+            tax_bp=tax_basis_points(self.tax_percent),
+            category_id=self.category_id,
+            stock=self.stock or 0,
+            add_ons=_add_ons(self.add_ons),
+            combos=_combos(self.combos),
+            image_url=self.image_url,
+            is_active=self.is_active,
+            sku=self.sku,
+            brand=self.brand,
+        )
+        sent = frozenset(_BULK_FIELDS[f] for f in self.model_fields_set if f in _BULK_FIELDS)
+        if self.stock is None:
+            sent -= {"stock"}
+        return BulkItem(index, draft, sent, category_name=self.category)
+
+
+def bulk_item(index: int, raw: Any) -> BulkItem | InvalidItem:
+    """An item of the request, validated on its own: one bad item fails alone."""
+    try:
+        return BulkItemIn.model_validate(raw).to_item(index)
+    except ValidationError as exc:
+        sku = raw.get("sku") if isinstance(raw, dict) else None
+        errors = tuple(
+            ItemError(field_name(tuple(e["loc"])), e["msg"], e["type"])
+            for e in exc.errors()
+            if e["type"] != "none_required"
+        )
+        return InvalidItem(index, sku if isinstance(sku, str) else None, errors)
+
+
+class BulkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    products: list[dict[str, Any]] = Field(
+        max_length=MAX_BULK_ITEMS,
+        description="Up to 1,000 items, each shaped as BulkItemIn; each is validated alone",
+    )
+
+
+class ItemErrorRead(BaseModel):
+    field: str
+    message: str
+    type: str
+
+
+class BulkItemResult(BaseModel):
+    index: int
+    status: Literal["created", "updated", "unchanged", "failed"]
+    id: str | None
+    sku: str | None
+    errors: list[ItemErrorRead]
+
+
+class BulkResponse(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    failed: int
+    results: list[BulkItemResult]
+
+    @classmethod
+    def of(cls, result: BulkResult) -> BulkResponse:
+        return cls(
+            created=result.count("created"),
+            updated=result.count("updated"),
+            unchanged=result.count("unchanged"),
+            failed=result.count("failed"),
+            results=[
+                BulkItemResult(
+                    index=o.index,
+                    status=o.status,
+                    id=o.id,
+                    sku=o.sku,
+                    errors=[
+                        ItemErrorRead(field=e.field, message=e.message, type=e.type)
+                        for e in o.errors
+                    ],
+                )
+                for o in result.results
+            ],
+        )

@@ -69,6 +69,8 @@ async def create_product(
         combos=draft.combos,
         image_url=draft.image_url,
         is_active=draft.is_active,
+        sku=draft.sku,
+        brand=draft.brand,
     )
     async with uow:
         await _check_category_not_deleted(uow, product.category_id)

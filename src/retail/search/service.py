@@ -59,6 +59,8 @@ def product_from_event(data: dict[str, Any]) -> IndexedProduct:
         "stock": int(data.get("stock") or 0),
         "add_ons": list(data.get("add_ons") or []),
         "combos": list(data.get("combos") or []),
+        "sku": data.get("sku") or None,
+        "brand": data.get("brand") or None,
         "created_at": str(data.get("created_at") or ""),
     }
     return IndexedProduct(
@@ -70,6 +72,7 @@ def product_from_event(data: dict[str, Any]) -> IndexedProduct:
         stock=document["stock"],
         created_at=document["created_at"],
         document=document,
+        brand=str(document["brand"] or ""),
     )
 
 
@@ -122,10 +125,16 @@ def _category_changes(batch: IndexBatch, events: Sequence[Event]) -> None:
             batch.set_category_name(event.key, str(event.data.get("name") or ""))
 
 
+# The reason inventory gives a product's first level. Its count is the `initial_stock` that
+# the product's own `product.created` carried as `stock`, so the index already has it: an
+# import of 50,000 products would otherwise re-index every one of them a second time.
+INITIAL_STOCK_REASON = "initial stock"
+
+
 def _stock_changes(batch: IndexBatch, events: Sequence[Event]) -> None:
     for event in events:
         # stock.removed needs nothing: product.deleted already took the product out.
-        if event.type == "stock.changed":
+        if event.type == "stock.changed" and event.data.get("reason") != INITIAL_STOCK_REASON:
             batch.set_stock(event.key, int(event.data["stock"]))
 
 

@@ -10,6 +10,7 @@ Integers that order things live in their own indexed fields, not in `_id`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -90,6 +91,10 @@ class MongoStockRepository:
     def __init__(self, unit: Unit) -> None:
         self._levels = unit.collection(STOCK_LEVELS)
 
+    async def add_many(self, levels: Sequence[StockLevel]) -> list[StockLevel]:
+        # One insert-only upsert per level: the unit of work journals each write by `_id`.
+        return [level for level in levels if await self.add(level)]
+
     async def add(self, level: StockLevel) -> bool:
         # An upsert that only inserts: no duplicate-key error, which would also abort a
         # transaction that means to go on.
@@ -163,6 +168,10 @@ class MongoMovementRepository:
         self._unit = unit
         self._movements = unit.collection(MOVEMENTS)
 
+    async def add_many(self, movements: Sequence[Movement]) -> None:
+        for movement in movements:
+            await self.add(movement)
+
     async def add(self, movement: Movement) -> None:
         # Numbered from a counter, as the SQL table's autoincrement numbers them: the order.
         seq = await next_value(self._unit, MOVEMENTS)
@@ -221,16 +230,22 @@ class MongoReservationRepository:
         return result.matched_count == 1
 
 
+class MongoBatchEventLog(MongoEventLog):
+    async def append_many(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        for event_type, key, data in events:  # each takes its seq from the counter, in order
+            await self.append(event_type, key, data)
+
+
 class InventoryMongoUnitOfWork(MongoUnitOfWork):
     stock: MongoStockRepository
     movements: MongoMovementRepository
     reservations: MongoReservationRepository
     cursors: MongoCursorStore
-    events: MongoEventLog
+    events: MongoBatchEventLog
 
     def _bind(self, unit: Unit) -> None:
         self.stock = MongoStockRepository(unit)
         self.movements = MongoMovementRepository(unit)
         self.reservations = MongoReservationRepository(unit)
         self.cursors = MongoCursorStore(unit)
-        self.events = MongoEventLog(unit)
+        self.events = MongoBatchEventLog(unit)

@@ -6,6 +6,7 @@ CHECK (stock >= 0) is the last line of defence should any write ever get that wr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
@@ -133,6 +134,26 @@ _RESERVATION_LINES = Prepared(
 )
 
 
+# Bound parameters per IN list: well under every back end's limit.
+_IN_CHUNK = 500
+
+
+def _movement_row(movement: Movement) -> dict[str, Any]:
+    # Spelled out, not `asdict`: that deep-copies every field, a real share of a reservation.
+    # No id: the database numbers movements, and that is their order.
+    return {
+        "product_id": movement.product_id,
+        "kind": movement.kind,
+        "before": movement.before,
+        "after": movement.after,
+        "change": movement.change,
+        "reason": movement.reason,
+        "actor": movement.actor,
+        "order_id": movement.order_id,
+        "created_at": movement.created_at,
+    }
+
+
 def _level(row: RowMapping) -> StockLevel:
     return StockLevel(**row)
 
@@ -151,6 +172,21 @@ class SqlStockRepository:
             return False
         await self._session.execute(insert(stock_levels).values(asdict(level)))
         return True
+
+    async def add_many(self, levels: Sequence[StockLevel]) -> list[StockLevel]:
+        wanted = {level.product_id: level for level in reversed(levels)}  # the first of each
+        ids = list(wanted)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            known = await self._session.scalars(
+                select(stock_levels.c.product_id).where(stock_levels.c.product_id.in_(chunk))
+            )
+            for product_id in known:
+                wanted.pop(product_id, None)
+        new = [level for level in levels if wanted.get(level.product_id) is level]
+        if new:
+            await self._session.execute(insert(stock_levels), [asdict(level) for level in new])
+        return new
 
     async def get(self, product_id: str) -> StockLevel | None:
         result = await self._session.execute(_LEVEL, {"p_id": product_id})
@@ -227,9 +263,11 @@ class SqlMovementRepository:
         self._session = session
 
     async def add(self, movement: Movement) -> None:
-        values = asdict(movement) | {"change": movement.change}
-        del values["id"]  # the database numbers movements: that is their order
-        await self._session.execute(_ADD_MOVEMENT, values)
+        await self._session.execute(_ADD_MOVEMENT, _movement_row(movement))
+
+    async def add_many(self, movements: Sequence[Movement]) -> None:
+        if movements:
+            await self._session.execute(_ADD_MOVEMENT, [_movement_row(m) for m in movements])
 
     async def page(self, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
         mine = stock_movements.c.product_id == product_id

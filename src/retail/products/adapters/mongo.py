@@ -32,6 +32,7 @@ from retail.kernel.mongo import (
     MongoUnitOfWork,
     Unit,
     as_utc,
+    duplicate_key_as,
 )
 from retail.products.adapters.outbox import OutboxStockHandOver
 from retail.products.domain import (
@@ -42,7 +43,9 @@ from retail.products.domain import (
     ProductQuery,
     ProductSort,
     SortKey,
+    StockLevel,
 )
+from retail.products.exceptions import SkuTaken
 
 PRODUCTS = "products"
 DELETED_CATEGORIES = "deleted_categories"
@@ -61,6 +64,9 @@ INDEXES: IndexPlan = {
         _sort_index("category_id", "created_at"),
         _sort_index("category_id", "price_cents"),
         _sort_index("category_id", "title_key"),
+        # Sparse: a product without a sku has no `sku` field at all, so they never collide.
+        IndexModel([("sku", ASCENDING)], name="sku", unique=True, sparse=True),
+        _sort_index("brand", "created_at"),
     ],
 }
 
@@ -94,6 +100,8 @@ def _product(document: Document) -> Product:
         # Documents stored before products had the flag are active. bool(): nx-27017 hands
         # booleans back as 0 and 1.
         is_active=bool(document.get("is_active", True)),
+        sku=document.get("sku"),
+        brand=document.get("brand"),
     )
 
 
@@ -112,8 +120,23 @@ def _fields(product: Product) -> dict[str, Any]:
         "image_url": product.image_url,
         "image_key": product.image_key,
         "is_active": product.is_active,
+        "brand": product.brand,
         "updated_at": product.updated_at,
     }
+
+
+def _document(product: Product) -> Document:
+    document = {"_id": product.id, "id": product.id, "created_at": product.created_at}
+    document |= _fields(product)
+    if product.sku is not None:  # never stored as null: the sparse unique index skips it
+        document["sku"] = product.sku
+    return document
+
+
+def _update(product: Product) -> Document:
+    if product.sku is None:
+        return {"$set": _fields(product), "$unset": {"sku": ""}}
+    return {"$set": {**_fields(product), "sku": product.sku}}
 
 
 def _filter(query: ProductQuery) -> Document:
@@ -130,6 +153,10 @@ def _filter(query: ProductQuery) -> Document:
         price["$lte"] = query.max_price_cents
     if price:
         conditions["price_cents"] = price
+    if query.sku is not None:
+        conditions["sku"] = query.sku
+    if query.brand is not None:
+        conditions["brand"] = query.brand
     return conditions
 
 
@@ -138,13 +165,32 @@ class MongoProductRepository:
         self._products = unit.collection(PRODUCTS)
 
     async def add(self, product: Product) -> None:
-        document = {
-            "_id": product.id,
-            "id": product.id,
-            "created_at": product.created_at,
-            **_fields(product),
-        }
-        await self._products.insert_one(document)
+        with duplicate_key_as(SkuTaken):
+            await self._products.insert_one(_document(product))
+
+    async def add_many(self, products: Sequence[Product]) -> None:
+        # One insert per document: the unit of work journals each write by its `_id`.
+        for product in products:
+            await self.add(product)
+
+    async def update_many(self, products: Sequence[Product]) -> None:
+        for product in products:
+            await self.update(product)
+
+    async def by_skus(self, skus: Sequence[str]) -> list[Product]:
+        if not skus:
+            return []
+        found = await self._products.find({"sku": {"$in": list(dict.fromkeys(skus))}})
+        return [_product(document) for document in found]
+
+    async def after_id(self, after: str | None, limit: int) -> list[Product]:
+        query: Document = {} if after is None else {"_id": {"$gt": after}}
+        found = await self._products.find(query, sort=[("_id", ASCENDING)], limit=limit)
+        return [_product(document) for document in found]
+
+    async def set_stocks(self, levels: Sequence[StockLevel]) -> None:
+        for level in levels:
+            await self.set_stock(level.product_id, level.stock)
 
     async def get(self, product_id: str) -> Product | None:
         document = await self._products.find_one({"_id": product_id})
@@ -165,7 +211,8 @@ class MongoProductRepository:
         return ProductPage([_product(document) for document in found], total)
 
     async def update(self, product: Product) -> None:
-        await self._products.update_one({"_id": product.id}, {"$set": _fields(product)})
+        with duplicate_key_as(SkuTaken):
+            await self._products.update_one({"_id": product.id}, _update(product))
 
     async def delete(self, product_id: str) -> bool:
         return await self._products.delete_one({"_id": product_id})
@@ -202,16 +249,23 @@ class MongoDeletedCategories:
         return await self._deleted.find_one({"_id": category_id}) is not None
 
 
+class MongoBatchEventLog(MongoEventLog):
+    async def append_many(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        # Each event takes its seq from the counter, in order, within the unit of work.
+        for event_type, key, data in events:
+            await self.append(event_type, key, data)
+
+
 class ProductsMongoUnitOfWork(MongoUnitOfWork):
     products: MongoProductRepository
     deleted_categories: MongoDeletedCategories
     cursors: MongoCursorStore
-    events: MongoEventLog
+    events: MongoBatchEventLog
     stock: OutboxStockHandOver
 
     def _bind(self, unit: Unit) -> None:
         self.products = MongoProductRepository(unit)
         self.deleted_categories = MongoDeletedCategories(unit)
         self.cursors = MongoCursorStore(unit)
-        self.events = MongoEventLog(unit)
+        self.events = MongoBatchEventLog(unit)
         self.stock = OutboxStockHandOver(self.events)

@@ -3,23 +3,44 @@ only owner, inside the product's change event, written to the unit of work's out
 
 from __future__ import annotations
 
-from retail.kernel.events import EventLog
-from retail.products.domain import Product
+from collections.abc import Sequence
+from typing import Any
+
+from retail.kernel.events import BatchEventLog
+from retail.products.domain import Product, Written
+
+
+def created_event(product: Product, initial_stock: int) -> tuple[str, str, dict[str, Any]]:
+    data = {**product.as_event_data(), "initial_stock": initial_stock}
+    return "product.created", product.id, data
+
+
+def updated_event(product: Product, stock_set: int | None) -> tuple[str, str, dict[str, Any]]:
+    data = product.as_event_data()
+    if stock_set is not None:
+        data["stock_set"] = stock_set
+    return "product.updated", product.id, data
 
 
 class OutboxStockHandOver:
     """Hands a stock to inventory by putting it in the product's change event; written to
     whatever outbox it is given, in the caller's transaction."""
 
-    def __init__(self, events: EventLog) -> None:
+    def __init__(self, events: BatchEventLog) -> None:
         self._events = events
 
     async def product_created(self, product: Product, initial_stock: int) -> None:
-        data = {**product.as_event_data(), "initial_stock": initial_stock}
-        await self._events.append("product.created", product.id, data)
+        await self._events.append(*created_event(product, initial_stock))
 
     async def product_updated(self, product: Product, stock_set: int | None = None) -> None:
-        data = product.as_event_data()
-        if stock_set is not None:
-            data["stock_set"] = stock_set
-        await self._events.append("product.updated", product.id, data)
+        await self._events.append(*updated_event(product, stock_set))
+
+    async def products_written(self, written: Sequence[Written]) -> None:
+        await self._events.append_many(
+            [
+                created_event(w.product, w.stock or 0)
+                if w.created
+                else updated_event(w.product, w.stock)
+                for w in written
+            ]
+        )

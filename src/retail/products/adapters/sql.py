@@ -36,8 +36,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import RowMapping
+from sqlalchemy.exc import IntegrityError
 
-from retail.kernel.db import SqlSession, SqlUnitOfWork, UtcDateTime, rows_affected
+from retail.kernel.db import (
+    SqlSession,
+    SqlUnitOfWork,
+    UtcDateTime,
+    is_unique_violation,
+    rows_affected,
+)
 from retail.kernel.events import SqlCursorStore, SqlEventLog, cursor_table, outbox_table
 from retail.kernel.prepared import Prepared
 from retail.products.adapters.outbox import OutboxStockHandOver
@@ -49,7 +56,9 @@ from retail.products.domain import (
     ProductQuery,
     ProductSort,
     SortKey,
+    StockLevel,
 )
+from retail.products.exceptions import SkuTaken
 
 metadata = MetaData()
 
@@ -70,6 +79,8 @@ products = Table(
     Column("image_url", String(2048), nullable=True),
     Column("image_key", String(255), nullable=True),
     Column("is_active", Boolean, nullable=False, server_default=true()),
+    Column("sku", String(64), nullable=True),
+    Column("brand", String(100), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     CheckConstraint("price_cents > 0", name="ck_products_price_positive"),
@@ -81,6 +92,9 @@ products = Table(
     Index("ix_products_category_created", "category_id", "created_at", "id", "is_active"),
     Index("ix_products_category_price", "category_id", "price_cents", "id", "is_active"),
     Index("ix_products_category_title", "category_id", "title_key", "id", "is_active"),
+    # Unique where set: NULLs (no sku) never collide, on SQLite and PostgreSQL alike.
+    Index("ux_products_sku", "sku", unique=True),
+    Index("ix_products_brand", "brand", "created_at", "id", "is_active"),
 )
 deleted_categories = Table(
     "deleted_categories",
@@ -120,6 +134,8 @@ def _product(row: RowMapping) -> Product:
         image_url=row["image_url"],
         image_key=row["image_key"],
         is_active=row["is_active"],
+        sku=row["sku"],
+        brand=row["brand"],
     )
 
 
@@ -137,6 +153,8 @@ def _columns(product: Product) -> dict[str, Any]:
         "image_url": product.image_url,
         "image_key": product.image_key,
         "is_active": product.is_active,
+        "sku": product.sku,
+        "brand": product.brand,
         "updated_at": product.updated_at,
     }
 
@@ -151,6 +169,10 @@ def _filters(query: ProductQuery) -> list[ColumnElement[bool]]:
         conditions.append(products.c.price_cents >= query.min_price_cents)
     if query.max_price_cents is not None:
         conditions.append(products.c.price_cents <= query.max_price_cents)
+    if query.sku is not None:
+        conditions.append(products.c.sku == query.sku)
+    if query.brand is not None:
+        conditions.append(products.c.brand == query.brand)
     return conditions
 
 
@@ -159,6 +181,14 @@ _BY_ID = Prepared(select(products).where(products.c.id == bindparam("p_id")))
 # Up to this many ids, a lookup is that many prepared by-id reads: an IN list cannot be
 # prepared, and SQLAlchemy building one costs more than several indexed reads.
 _BY_ID_LOOKUPS = 8
+# Bound parameters per IN list: well under every back end's limit.
+_IN_CHUNK = 500
+_UPDATE_BY_ID = update(products).where(products.c.id == bindparam("p_id"))
+
+
+def _sku_taken(exc: IntegrityError) -> None:
+    if is_unique_violation(exc) and "sku" in str(exc.orig).lower():
+        raise SkuTaken() from None
 
 
 class SqlProductRepository:
@@ -166,8 +196,49 @@ class SqlProductRepository:
         self._session = session
 
     async def add(self, product: Product) -> None:
-        values = {"id": product.id, "created_at": product.created_at, **_columns(product)}
-        await self._session.execute(insert(products).values(values))
+        await self.add_many([product])
+
+    async def add_many(self, many: Sequence[Product]) -> None:
+        if not many:
+            return
+        rows = [{"id": p.id, "created_at": p.created_at, **_columns(p)} for p in many]
+        try:
+            await self._session.execute(insert(products), rows)
+        except IntegrityError as exc:
+            _sku_taken(exc)
+            raise
+
+    async def update_many(self, many: Sequence[Product]) -> None:
+        if not many:
+            return
+        # Column names set the values; `p_id` (not a column's name) picks the row.
+        rows = [{"p_id": p.id, **_columns(p)} for p in many]
+        try:
+            await self._session.execute(_UPDATE_BY_ID, rows)
+        except IntegrityError as exc:
+            _sku_taken(exc)
+            raise
+
+    async def by_skus(self, skus: Sequence[str]) -> list[Product]:
+        wanted = list(dict.fromkeys(skus))
+        found: list[Product] = []
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            result = await self._session.execute(select(products).where(products.c.sku.in_(chunk)))
+            found += [_product(row) for row in result.mappings()]
+        return found
+
+    async def after_id(self, after: str | None, limit: int) -> list[Product]:
+        statement = select(products).order_by(products.c.id).limit(limit)
+        if after is not None:
+            statement = statement.where(products.c.id > after)
+        result = await self._session.execute(statement)
+        return [_product(row) for row in result.mappings()]
+
+    async def set_stocks(self, levels: Sequence[StockLevel]) -> None:
+        if levels:
+            rows = [{"p_id": level.product_id, "stock": level.stock} for level in levels]
+            await self._session.execute(_UPDATE_BY_ID, rows)
 
     async def get(self, product_id: str) -> Product | None:
         result = await self._session.execute(_BY_ID, {"p_id": product_id})
@@ -179,12 +250,14 @@ class SqlProductRepository:
             return []
         wanted = list(dict.fromkeys(product_ids))
         if len(wanted) <= _BY_ID_LOOKUPS:
-            found = [await self.get(product_id) for product_id in wanted]
-            return [product for product in found if product is not None]
-        result = await self._session.execute(
-            select(products).where(products.c.id.in_(list(product_ids)))
-        )
-        return [_product(row) for row in result.mappings()]
+            each = [await self.get(product_id) for product_id in wanted]
+            return [product for product in each if product is not None]
+        found: list[Product] = []
+        for start in range(0, len(wanted), _IN_CHUNK):
+            chunk = wanted[start : start + _IN_CHUNK]
+            result = await self._session.execute(select(products).where(products.c.id.in_(chunk)))
+            found += [_product(row) for row in result.mappings()]
+        return found
 
     async def page(self, query: ProductQuery) -> ProductPage:
         conditions = _filters(query)
@@ -202,7 +275,11 @@ class SqlProductRepository:
 
     async def update(self, product: Product) -> None:
         statement = update(products).where(products.c.id == product.id)
-        await self._session.execute(statement.values(_columns(product)))
+        try:
+            await self._session.execute(statement.values(_columns(product)))
+        except IntegrityError as exc:
+            _sku_taken(exc)
+            raise
 
     async def delete(self, product_id: str) -> bool:
         result = await self._session.execute(delete(products).where(products.c.id == product_id))
