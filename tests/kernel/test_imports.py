@@ -23,12 +23,19 @@ NOT_ON_SQL = {"pymongo", "bson", "motor"}
 # Loaded by the one code path that needs them, never by importing or starting a service.
 NOT_AT_START = {"boto3", "botocore", "s3transfer", "PIL", "numpy", "scipy", "bm25s"}
 SEARCH_ENGINE = {"tantivy", "rapidfuzz"}
+# Tracing is off unless OTEL_TRACES_EXPORTER names an exporter (kernel/tracing.py). The
+# OpenTelemetry API itself is always loaded: FastAPI imports it.
+TRACING = {"opentelemetry.sdk", "opentelemetry.exporter"}
 
 PROBE = """
 import asyncio, importlib, json, sys
 
+def name_of(module):
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "opentelemetry" else parts[0]
+
 def loaded():
-    return sorted({name.split(".")[0] for name in sys.modules})
+    return sorted({name_of(module) for module in sys.modules})
 
 mains = [importlib.import_module(f"retail.{name}.main") for name in sys.argv[1:]]
 imported = loaded()
@@ -44,10 +51,13 @@ print(json.dumps({"imported": imported, "started": loaded()}))
 """
 
 
-def _probe(data_dir: Path, *services: str) -> dict[str, set[str]]:
+def _probe(
+    data_dir: Path, *services: str, extra_env: dict[str, str] | None = None
+) -> dict[str, set[str]]:
     """What a fresh interpreter holds after importing the services, and after starting and
     stopping them one after the other."""
     env = {
+        **(extra_env or {}),
         "DATA_DIR": str(data_dir),
         "JWT_SECRET_KEY": SECRET,
         "LOG_LEVEL": "ERROR",
@@ -80,7 +90,7 @@ def at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("service", list(SERVICE_PORTS))
 def test_a_service_loads_only_what_it_uses(service: str, at_head: Path) -> None:
     loaded = _probe(at_head, service)
-    forbidden = NOT_ON_SQL | NOT_AT_START | {"alembic", "mako"}
+    forbidden = NOT_ON_SQL | NOT_AT_START | TRACING | {"alembic", "mako"}
     assert "fastapi" in loaded["imported"]  # the probe sees what is loaded
     if service == "search":
         assert loaded["started"] >= SEARCH_ENGINE
@@ -94,3 +104,8 @@ def test_the_first_start_migrates_with_alembic(tmp_path: Path) -> None:
     loaded = _probe(tmp_path, "categories")
     assert "alembic" not in loaded["imported"]
     assert "alembic" in loaded["started"]
+
+
+def test_tracing_loads_opentelemetry_only_when_asked_for(at_head: Path) -> None:
+    loaded = _probe(at_head, "categories", extra_env={"OTEL_TRACES_EXPORTER": "otlp"})
+    assert loaded["started"] >= TRACING

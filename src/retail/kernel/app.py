@@ -9,17 +9,26 @@ creates its clients and registers further readiness checks on `app.state.readine
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 
 from retail.kernel.cache import ReadCacheMiddleware
+from retail.kernel.db import backend_of
 from retail.kernel.edges import JsonErrorCORSMiddleware, method_not_allowed
-from retail.kernel.errors import ServiceUnavailable, install_error_handlers
+from retail.kernel.errors import ServiceUnavailable, Unauthorized, install_error_handlers
+from retail.kernel.health import StorageFault
+from retail.kernel.metrics import (
+    MetricsEndpoint,
+    RequestMetrics,
+    observed_units,
+    process_stopped,
+    scraped_gauge,
+)
 from retail.kernel.middleware import RequestContextMiddleware
 from retail.kernel.observability import configure_logging
 from retail.kernel.openapi import install_openapi
@@ -27,9 +36,13 @@ from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
 from retail.kernel.storage import Adapters, open_storage
 from retail.kernel.storage import ReadinessCheck as ReadinessCheck  # re-exported
+from retail.kernel.tracing import Tracing, tracing_from_env
 
 ServiceLifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 READY_TIMEOUT_SECONDS = 2.0
+# FastAPI's own OpenTelemetry layer stays off: the request middleware holds the request's
+# span (one layer, per-app tracer; kernel/tracing.py), so it would only add a second one.
+_NO_FASTAPI_TELEMETRY = {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}
 DOCS_ASSETS = "/docs-assets"
 
 
@@ -58,17 +71,23 @@ def create_service_app(
     """`cached_reads`: path prefixes whose GET answers are the same for every caller, kept
     in memory until the database changes (kernel/cache.py; the lifespan sets
     `app.state.data_version`)."""
-    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    tracing = tracing_from_env(settings.service_name)
+    trace_ids = tracing.log_ids if tracing is not None else None
+    configure_logging(settings.service_name, settings.log_level, settings.log_format, trace_ids)
+    metrics = _metrics_endpoint(settings)
 
     @asynccontextmanager
     async def kernel_lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.tokens = TokenCodec.from_settings(settings)
         app.state.readiness = {}
+        app.state.metrics = metrics  # a service's lifespan may add gauges read when scraped
+        app.state.tracing = tracing
         async with AsyncExitStack() as stack:
+            stack.callback(_stop_observing, tracing)
             if adapters is not None:
                 storage = await stack.enter_async_context(open_storage(settings, adapters))
-                app.state.unit_of_work = storage.units
+                app.state.unit_of_work = _observed(settings, storage.units, tracing)
                 app.state.readiness["database"] = storage.ping
                 app.state.data_version = storage.data_version
             await stack.enter_async_context(lifespan(app))
@@ -85,6 +104,7 @@ def create_service_app(
         openapi_tags=openapi_tags,
         redirect_slashes=False,
         static_url=DOCS_ASSETS,
+        telemetry=_NO_FASTAPI_TELEMETRY,
     )
     install_error_handlers(app)
     app.add_exception_handler(405, method_not_allowed)
@@ -107,12 +127,63 @@ def create_service_app(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         access_log=settings.access_log,
+        access_log_sample_rate=settings.access_log_sample_rate,
+        metrics=RequestMetrics() if metrics is not None else None,
+        tracing=tracing,
     )
     app.include_router(_probe_router(settings.service_name))
+    if metrics is not None:
+        app.include_router(_metrics_router(metrics))
     for router in routers:
         app.include_router(router)
     install_openapi(app)
     return app
+
+
+def gauge_read_when_scraped(
+    app: FastAPI, name: str, documentation: str, read: Callable[[], Awaitable[float]]
+) -> None:
+    """A gauge of `app`'s /metrics that `read` (a count in the database, say) sets each time
+    it is scraped, instead of being kept up to date on every change. From a lifespan."""
+    endpoint: MetricsEndpoint | None = app.state.metrics
+    if endpoint is not None:
+        endpoint.scraped.append(scraped_gauge(name, documentation, read))
+
+
+def _metrics_endpoint(settings: Settings) -> MetricsEndpoint | None:
+    if not settings.metrics_enabled:
+        return None
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    return MetricsEndpoint(token=token or None)  # METRICS_TOKEN= (empty) is no token
+
+
+def _observed(settings: Settings, units: Any, tracing: Tracing | None) -> Any:
+    """The units of work, counted while open for /metrics and spanned when tracing."""
+    if not settings.metrics_enabled and tracing is None:
+        return units
+    system = backend_of(settings.resolved_database_url())
+    return observed_units(units, tracing=tracing, system=system)
+
+
+def _stop_observing(tracing: Tracing | None) -> None:
+    if tracing is not None:
+        tracing.shutdown()  # exports the spans still buffered
+    process_stopped()
+
+
+def _metrics_router(endpoint: MetricsEndpoint) -> APIRouter:
+    """`/metrics` in Prometheus' text format; out of the OpenAPI document, which describes
+    the API that clients call."""
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if not endpoint.allows(request.headers.get("authorization")):
+            raise Unauthorized("/metrics needs the METRICS_TOKEN as a bearer token")
+        body, content_type = await endpoint.exposition()
+        return Response(body, media_type=content_type)
+
+    return router
 
 
 def _probe_router(service: str) -> APIRouter:
@@ -137,6 +208,8 @@ def _probe_router(service: str) -> APIRouter:
 async def _run_check(check: ReadinessCheck) -> str:
     try:
         await asyncio.wait_for(check(), READY_TIMEOUT_SECONDS)
+    except StorageFault as exc:  # what the storage reported, e.g. "failed: disk full"
+        return f"failed: {exc}"
     except Exception as exc:
         return f"failed: {type(exc).__name__}"
     return "ok"

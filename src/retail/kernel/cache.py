@@ -19,6 +19,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,6 +62,7 @@ def _personal(header: tuple[bytes, bytes]) -> bool:
 class _Kept:
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    route: Any = None  # the route that computed it, put back in the scope for /metrics
 
 
 @dataclass
@@ -106,6 +108,7 @@ class ReadCacheMiddleware:
         key = (scope["path"], scope["query_string"])
         kept = self.cache.get(key, version)
         if kept is not None:
+            scope["route"] = kept.route
             await send({"type": "http.response.start", "status": 200, "headers": kept.headers})
             await send({"type": "http.response.body", "body": kept.body})
             return
@@ -133,7 +136,8 @@ class ReadCacheMiddleware:
                 headers = list(start.get("headers", []))
                 keep = start.get("status") == 200 and not any(map(_personal, headers))
                 if keep and not message.get("more_body", False):
-                    self.cache.put(key, version, _Kept(headers, b"".join(chunks)))
+                    kept = _Kept(headers, b"".join(chunks), scope.get("route"))
+                    self.cache.put(key, version, kept)
             await send(message)
 
         await self.app(scope, receive, keeping_send)

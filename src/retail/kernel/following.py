@@ -20,6 +20,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event, EventFeed, FeedCursors
+from retail.kernel.metrics import record_feed_lag
 
 logger = logging.getLogger("retail.events")
 
@@ -85,15 +86,28 @@ async def apply_batch(
 ) -> int:
     """Apply the (seq, change) pairs past the stored cursor, with the cursor, in one
     transaction; None stands for an event the service ignores. Returns how many were new."""
+
+    async def one_by_one(unit: U, changes: Sequence[Any]) -> None:
+        for change in changes:
+            await apply_one(unit, change)
+
+    return await apply_batch_together(uow, feed, batch, one_by_one)
+
+
+async def apply_batch_together(
+    uow: U, feed: str, batch: Batch[Any], apply_all: Callable[[U, Sequence[Any]], Awaitable[None]]
+) -> int:
+    """`apply_batch`, with the new changes of the batch handed over in one call (in feed
+    order), so that a service can write a page of changes with a few statements."""
     for _ in range(MAX_APPLY_ATTEMPTS):
-        applied = await _apply_once(uow, feed, batch, apply_one)
+        applied = await _apply_once(uow, feed, batch, apply_all)
         if applied is not None:
             return applied
     raise ServiceUnavailable(f"Another process keeps applying the {feed} feed")
 
 
 async def _apply_once(
-    uow: U, feed: str, batch: Batch[Any], apply_one: Callable[[U, Any], Awaitable[None]]
+    uow: U, feed: str, batch: Batch[Any], apply_all: Callable[[U, Sequence[Any]], Awaitable[None]]
 ) -> int | None:
     async with uow:
         cursor = await uow.cursors.get(feed)
@@ -102,9 +116,7 @@ async def _apply_once(
             return 0
         if not await uow.cursors.advance_from(feed, cursor, fresh[-1][0]):
             return None  # another process moved the cursor meanwhile: read it again
-        for _, change in fresh:
-            if change is not None:
-                await apply_one(uow, change)
+        await apply_all(uow, [change for _, change in fresh if change is not None])
         await uow.commit()
     return len(fresh)
 
@@ -118,27 +130,35 @@ class CursorTarget(Generic[U, C]):
     units: Callable[..., U]
     translate: Callable[[Sequence[Event]], Batch[C]]
     apply_one: Callable[[U, C], Awaitable[None]]
+    # When given, a batch's new changes go to it in one call instead of to `apply_one` one by
+    # one (a page of a bulk import: a few statements instead of several per event).
+    apply_all: Callable[[U, Sequence[C]], Awaitable[None]] | None = None
 
     async def load_cursor(self) -> int:
         return await read_cursor(self.units(readonly=True), self.feed)
 
     async def apply(self, events: Sequence[Event]) -> None:
-        await apply_batch(self.units(), self.feed, self.translate(events), self.apply_one)
+        batch = self.translate(events)
+        if self.apply_all is not None:
+            await apply_batch_together(self.units(), self.feed, batch, self.apply_all)
+        else:
+            await apply_batch(self.units(), self.feed, batch, self.apply_one)
 
 
 class Backoff:
     """Capped exponential delays between failed reads, logged once per outage."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, max_delay: float = MAX_BACKOFF_SECONDS) -> None:
         self._name = name
         self._next = FIRST_BACKOFF_SECONDS
+        self._max = max_delay
         self._failing = False
 
     def failed(self, exc: Exception) -> float:
         if not self._failing:
             self._failing = True
             logger.warning("feed %s: %s; retrying until it answers", self._name, exc)
-        delay, self._next = self._next, min(self._next * 2, MAX_BACKOFF_SECONDS)
+        delay, self._next = self._next, min(self._next * 2, self._max)
         return delay
 
     def succeeded(self) -> None:
@@ -162,8 +182,10 @@ class FeedFollower:
         min_interval: float = 0.5,
         wait: float = FEED_WAIT_SECONDS,
         batch_size: int = 500,
+        max_backoff: float = MAX_BACKOFF_SECONDS,
     ) -> None:
         self.name = name
+        self._max_backoff = max_backoff
         self._source = source
         self._target = target
         self._min_interval = min_interval
@@ -184,11 +206,12 @@ class FeedFollower:
         feed = await self._source.read_events(cursor, self._batch, wait=wait)
         if feed.events:
             await self._target.apply(feed.events)
+        record_feed_lag(self.name, feed.events, full_page=len(feed.events) >= self._batch)
         return feed.events
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        backoff = Backoff(self.name)
+        backoff = Backoff(self.name, self._max_backoff)
         while True:
             started = loop.time()
             try:

@@ -30,6 +30,7 @@ from retail.kernel.errors import AppError, ServiceUnavailable
 from retail.kernel.events import FEED_PATH, EventFeed
 from retail.kernel.security import TokenCodec
 from retail.kernel.settings import Settings
+from retail.kernel.tracing import peer_call
 
 logger = logging.getLogger("retail.http")
 
@@ -81,23 +82,28 @@ class ServiceClient(ABC):
         params: Mapping[str, str | int | float] | None = None,
         idempotent: bool = False,
         time_limit: float | None = None,
+        bearer: str | None = None,
     ) -> PeerResponse:
         """`idempotent`: repeating the call changes nothing more (safe to retry once).
-        `time_limit`: seconds for the whole call (default: HTTP_TIMEOUT_SECONDS)."""
-        headers = {"Authorization": f"Bearer {self._service_token()}"}
+        `time_limit`: seconds for the whole call (default: HTTP_TIMEOUT_SECONDS).
+        `bearer`: act as the signed-in user whose token this is, not as the service."""
+        headers = {"Authorization": f"Bearer {bearer or self._service_token()}"}
         body = None
         if json is not None:
             body = orjson.dumps(json)
             headers["Content-Type"] = "application/json"
-        return await self._send(
-            method,
-            path,
-            body=body,
-            params=params,
-            headers=headers,
-            idempotent=idempotent,
-            time_limit=self.timeout if time_limit is None else time_limit,
-        )
+        with peer_call(method, self.peer, path, headers) as span:  # adds `traceparent`
+            response = await self._send(
+                method,
+                path,
+                body=body,
+                params=params,
+                headers=headers,
+                idempotent=idempotent,
+                time_limit=self.timeout if time_limit is None else time_limit,
+            )
+            span.answered(response.status_code)
+        return response
 
     @abstractmethod
     async def _send(
@@ -177,7 +183,11 @@ class AiohttpServiceClient(ServiceClient):
                     break
                 except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
                     raise  # no connection was made: the peer is down, not a stale connection
-                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                except (
+                    aiohttp.ServerDisconnectedError,  # closed with no answer byte
+                    aiohttp.ClientOSError,  # reset while the request went out
+                    aiohttp.ClientConnectionResetError,  # written to a closing transport
+                ) as exc:
                     if not retry:
                         raise
                     retry = False  # the connection died before any answer: once more

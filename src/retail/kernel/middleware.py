@@ -1,13 +1,16 @@
 """Pure ASGI middleware (no BaseHTTPMiddleware: it buffers and costs throughput).
 
 `RequestContextMiddleware` gives every request an id, logs one access line, adds security
-headers, caps the request body and turns anything unhandled into the wire error format.
+headers, caps the request body and turns anything unhandled into the wire error format. It
+also counts and times each answer for /metrics and, with tracing on, holds the request's
+span: one layer for all of it, since each layer costs every request its own calls.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import random
 import re
 import time
 import uuid
@@ -18,7 +21,9 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retail.kernel.errors import error_body
+from retail.kernel.metrics import RequestMetrics, route_template
 from retail.kernel.observability import bind_request_id, reset_request_id
+from retail.kernel.tracing import Tracing
 
 logger = logging.getLogger("retail.access")
 error_logger = logging.getLogger("retail.errors")
@@ -68,13 +73,20 @@ class RequestContextMiddleware:
         max_body_bytes: int,
         no_store_prefix: str = "/api",
         access_log: str = "on",
+        access_log_sample_rate: float = 1.0,
+        metrics: RequestMetrics | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.no_store_prefix = no_store_prefix
         # "errors" logs answers from 400 up; a JSON line per request is a real share of the
-        # CPU of a cheap request, so busy shops may keep only those (or none).
+        # CPU of a cheap request, so busy shops may keep only those (or none), or a sample
+        # of the others (errors are always logged).
         self.log_from_status = {"on": 0, "errors": 400}.get(access_log)
+        self.sample_rate = access_log_sample_rate
+        self.metrics = metrics
+        self.tracing = tracing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,21 +97,35 @@ class RequestContextMiddleware:
         request_id = incoming if incoming and _REQUEST_ID_OK.match(incoming) else uuid.uuid4().hex
         token = bind_request_id(request_id)
         state: dict[str, Any] = {"status": 500, "started": False}
+        span = self.tracing.inbound(scope) if self.tracing is not None else None
         started = time.perf_counter()
         try:
             await self._serve(scope, receive, send, request_id, state)
         finally:
-            if self.log_from_status is not None and state["status"] >= self.log_from_status:
+            seconds = time.perf_counter() - started
+            status: int = state["status"]
+            needs_route = self.metrics is not None or span is not None
+            route = route_template(scope) if needs_route else ""
+            if self.metrics is not None:
+                self.metrics.observe(scope["method"], route, status, seconds)
+            if self._logs(status):
                 logger.info(
                     "request",
                     extra={
                         "method": scope["method"],
                         "path": scope["path"],
-                        "status": state["status"],
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "status": status,
+                        "duration_ms": round(seconds * 1000, 2),
                     },
                 )
+            if span is not None:  # after the log line, which carries its trace id
+                span.finish(route, status)
             reset_request_id(token)
+
+    def _logs(self, status: int) -> bool:
+        if self.log_from_status is None or status < self.log_from_status:
+            return False
+        return status >= 400 or self.sample_rate >= 1.0 or random.random() < self.sample_rate
 
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, request_id: str, state: dict[str, Any]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -47,6 +49,12 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # One line per request (on), only for answers of 400 and above (errors), or none (off).
     access_log: Literal["on", "off", "errors"] = "on"
+    # With ACCESS_LOG=on, the share of answers below 400 that get a line (errors always do).
+    access_log_sample_rate: float = Field(1.0, ge=0, le=1)
+    # /metrics (Prometheus). With METRICS_TOKEN set, a scrape must send it as a bearer token;
+    # without, /metrics answers anyone who reaches the service port (docs/observability.md).
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     jwt_secret_key: SecretStr | None = None
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
@@ -74,6 +82,9 @@ class Settings(BaseSettings):
     # Memory per process for public catalogue answers kept until the database changes
     # (SQLite only; 0 turns it off). See kernel/cache.py.
     read_cache_bytes: int = Field(32 * 1024 * 1024, ge=0)
+    # Follow auth's feed of revoked sessions (kernel/sessions.py); off only for a service
+    # tested alone.
+    follow_revocations: bool = True
 
     auth_port: int = SERVICE_PORTS["auth"]
     products_port: int = SERVICE_PORTS["products"]
@@ -161,3 +172,15 @@ def ensure_development_secret(data_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(value)
     return value
+
+
+def fresh_metrics_dir(service: str, port: int) -> Path:
+    """The PROMETHEUS_MULTIPROC_DIR of one service's workers (`retail serve --workers N`):
+    a directory per service and port, under the one the environment names or the temp dir,
+    emptied first, since files of an earlier run would be summed with this one's."""
+    named = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    base = Path(named) if named else Path(tempfile.gettempdir()) / "retail-metrics"
+    directory = base / f"{service}-{port}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory

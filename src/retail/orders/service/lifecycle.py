@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from retail.kernel.metrics import ORDERS
 from retail.kernel.security import Principal
 from retail.orders.domain import (
     ADMIN_CANCELLABLE,
@@ -65,6 +66,7 @@ async def _mark_cancelled(deps: OrdersDeps, order: Order) -> Order | None:
         await uow.commit()
     if not won:
         return None
+    ORDERS.labels(outcome="cancelled").inc()
     return replace(order.moved_to("cancelled", now, release_due=True), recovery_lease_until=lease)
 
 

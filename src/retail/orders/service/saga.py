@@ -23,6 +23,7 @@ import uuid
 from dataclasses import replace
 
 from retail.kernel.errors import AppError, ServiceUnavailable
+from retail.kernel.metrics import ORDERS
 from retail.kernel.security import Principal
 from retail.orders.domain import (
     IdempotencyRecord,
@@ -177,6 +178,7 @@ async def confirm(deps: OrdersDeps, order: Order, *, keyed: bool = True) -> Orde
                 if keyed:  # the key's answer commits with the status it answers
                     await uow.idempotency.complete(order.id, confirmed)
                 await uow.commit()
+                ORDERS.labels(outcome="confirmed").inc()
                 return confirmed
     except ServiceUnavailable as busy:  # our own database: the stock is held, recovery confirms
         raise unsettled(order) from busy
@@ -197,12 +199,14 @@ async def fail(
     now = deps.clock()
     lease = now + deps.policy.pending_grace if release else None
     async with deps.units() as uow:
-        await uow.orders.transition(
+        failed = await uow.orders.transition(
             order.id, "pending", "failed", now, release_due=release, lease_until=lease
         )
         if keyed:
             await uow.idempotency.complete(order.id, failure_of(refusal))
         await uow.commit()
+    if failed:
+        ORDERS.labels(outcome="failed").inc()
     if release:
         await release_stock(deps, order)
 
@@ -223,6 +227,7 @@ async def abandon(deps: OrdersDeps, order: Order, *, keyed: bool = True) -> None
     except ServiceUnavailable as busy:  # still pending: recovery settles it either way
         raise unsettled(order) from busy
     if failed:
+        ORDERS.labels(outcome="failed").inc()
         await release_stock(deps, order)
 
 
