@@ -134,7 +134,7 @@ def _wait_for(url: str, headers: dict[str, str] | None = None, timeout: float = 
 
 
 def seed(urls: dict[str, str], stock: int) -> str:
-    body = {"title": "Benchmark widget", "price": "19.99", "tax_percent": "7.25", "stock": stock}
+    body = {"title": "Benchmark widget", "price": 19.99, "tax_percent": 7.25, "stock": stock}
     made = httpx.post(f"{urls['products']}/api/products", json=body, headers=ADMIN, timeout=10)
     made.raise_for_status()
     product_id = str(made.json()["id"])

@@ -25,6 +25,11 @@ class OrdersSettings(Settings):
     # How long a repeat of a request still in flight waits for its answer before a 409.
     idempotency_wait_seconds: float = Field(5.0, ge=0, le=60)
     reorder_max_attempts: int = Field(5, ge=1, le=50)
+    # New orders are priced from the catalogue view while it is known current within this
+    # many seconds, else by asking products (orders/feeds.py). 0: always ask products.
+    catalogue_max_age_seconds: float = Field(2.0, ge=0, le=60)
+    # Off in tests that drive the view by hand (`app.state.followers["products"].catch_up()`).
+    follow_feeds: bool = True
 
     def policy(self) -> Policy:
         return Policy(

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
+from retail.kernel.following import following
 from retail.kernel.http import peer_client
+from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 from retail.orders.adapters.sql import OrdersUnitOfWork
 from retail.orders.clients import InventoryReservations, ProductsCatalog
 from retail.orders.config import OrdersSettings
+from retail.orders.feeds import PRODUCTS_FEED, CatalogueView
 from retail.orders.ports import OrdersDeps, UnitOfWork
 from retail.orders.router import router
 from retail.orders.service import keep_recovering
@@ -49,15 +52,23 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         products = peer_client(settings, "products", app.state.tokens, transports)
         inventory = peer_client(settings, "inventory", app.state.tokens, transports)
+        catalog = CatalogueView(
+            ProductsCatalog(products), max_age=settings.catalogue_max_age_seconds
+        )
+        app.state.followers = {PRODUCTS_FEED: catalog.following(products)}
         app.state.deps = OrdersDeps(
             units=app.state.unit_of_work,
-            catalog=ProductsCatalog(products),
+            catalog=catalog,
             stock=InventoryReservations(inventory),
             policy=settings.policy(),
         )
         app.state.readiness.update(products=products.ping, inventory=inventory.ping)
         try:
-            async with _recovering(app, settings):
+            async with (
+                _recovering(app, settings),
+                revocations_followed(app, settings, transports),
+                _catalogue_followed(app, settings),
+            ):
                 yield
         finally:
             await products.aclose()
@@ -72,6 +83,16 @@ def create_app(
         lifespan=lifespan,
         adapters=ADAPTERS,
     )
+
+
+def _catalogue_followed(
+    app: FastAPI, settings: OrdersSettings
+) -> AbstractAsyncContextManager[None]:
+    """The catalogue view follows products' feed for the life of the app (docs/architecture.md,
+    "The catalogue view in orders"); with a bound of 0 it is never current, never followed."""
+    if settings.catalogue_max_age_seconds <= 0 or not settings.follow_feeds:
+        return nullcontext()
+    return following(*app.state.followers.values())
 
 
 @asynccontextmanager
