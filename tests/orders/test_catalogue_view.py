@@ -177,3 +177,17 @@ async def test_while_products_is_away_the_view_goes_stale_and_orders_fail_as_bef
     clock.now += MAX_AGE + 0.1
     with pytest.raises(ServiceUnavailable):
         await view.lookup(["pen"])
+
+
+async def test_it_keeps_itself_current_only_while_orders_come(
+    view: CatalogueView, products: Products, clock: Clock
+) -> None:
+    """At rest its reads are held long (no polling cost); after a quiet spell the first
+    order goes to products, and the reads come every half bound again."""
+    resting = view.next_wait()
+    assert resting > MAX_AGE
+    products.put("pen", 100)
+    await view.lookup(["pen"])
+    assert view.next_wait() == MAX_AGE / 2
+    clock.now += 60
+    assert view.next_wait() == resting

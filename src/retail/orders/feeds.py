@@ -24,6 +24,11 @@ from retail.orders.domain import CatalogEntry
 from retail.orders.ports import ProductCatalog
 
 PRODUCTS_FEED = "products"
+# The view keeps itself current (a read every half bound) while orders come at least this
+# often; after a quiet spell it rests, its reads held this long, and the first orders after
+# it ask products until the next read lands. It matters under load, costs nothing at rest.
+ACTIVE_SECONDS = 10.0
+RESTING_WAIT_SECONDS = 15.0
 
 
 class CatalogueView:
@@ -45,12 +50,14 @@ class CatalogueView:
         self._entries: dict[str, CatalogEntry | None] = {}
         self._cursor = 0
         self._current_at = -math.inf  # when the last read that reached the head was sent
+        self._used_at = -math.inf  # when an order last asked
         self._heard_at: float | None = None  # that moment for a read still being applied
 
     def is_current(self) -> bool:
         return self._clock() - self._current_at <= self._max_age
 
     async def lookup(self, product_ids: Sequence[str]) -> dict[str, CatalogEntry]:
+        self._used_at = self._clock()
         if self.is_current():
             found = self._known(product_ids)
             if found is not None:
@@ -93,13 +100,20 @@ class CatalogueView:
             )
 
     def following(self, products: FeedSource, *, batch_size: int = 500) -> FeedFollower:
-        """The follower that keeps this view: reads held at most half the bound, so that an
-        idle view is confirmed current about twice per `max_age`."""
+        """The follower that keeps this view: while orders come, reads held at most half the
+        bound, so that the view is confirmed current about twice per `max_age`."""
         wait = self._max_age / 2
         source = _Stamped(products, self, self._clock)
         return FeedFollower(
             PRODUCTS_FEED, source, self, min_interval=wait, wait=wait, batch_size=batch_size
         )
+
+    def next_wait(self) -> float:
+        """How long the next read of the feed may be held: half the bound while orders come,
+        longer at rest."""
+        if self._clock() - self._used_at <= ACTIVE_SECONDS:
+            return self._max_age / 2
+        return max(self._max_age / 2, RESTING_WAIT_SECONDS)
 
     def heard(self, sent_at: float, feed: EventFeed, limit: int) -> None:
         """A read sent at `sent_at` was answered: at the head if it returned less than a
@@ -122,6 +136,8 @@ class _Stamped:
 
     async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed:
         sent_at = self._clock()
+        if wait:  # a held read (not a catch-up): as long as the view's pace allows
+            wait = self._view.next_wait()
         feed = await self._source.read_events(after, limit, wait=wait)
         self._view.heard(sent_at, feed, limit)
         return feed
