@@ -151,9 +151,29 @@ async def test_movements_are_numbered_and_listed_newest_first(processes: Process
     one = processes.one
     async with one() as work:
         for n in range(12):
-            movement = Movement("a", "admin_set", n, n + 1, f"count {n}", "admin-1", None, NOW)
+            movement = Movement(
+                product_id="a",
+                kind="admin_set",
+                before=n,
+                after=n + 1,
+                reason=f"count {n}",
+                actor="admin-1",
+                order_id=None,
+                created_at=NOW,
+            )
             await work.movements.add(movement)
-        await work.movements.add(Movement("b", "initial", 0, 1, "x", "y", "o1", NOW))
+        await work.movements.add(
+            Movement(
+                product_id="b",
+                kind="initial",
+                before=0,
+                after=1,
+                reason="x",
+                actor="y",
+                order_id="o1",
+                created_at=NOW,
+            )
+        )
         await work.commit()
     async with one(readonly=True) as work:
         first = await work.movements.page("a", offset=0, limit=3)

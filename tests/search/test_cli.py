@@ -13,8 +13,9 @@ import pytest
 from retail import cli
 from retail.kernel.errors import ServiceUnavailable
 from retail.search import main as search_main
+from retail.search.adapters.index import index_dirs
 from retail.search.engine import ProductIndex
-from retail.search.main import index_dirs, reindex
+from retail.search.main import reindex
 from retail.search.schemas import ReindexResult
 from tests.search.conftest import open_search, search_settings
 from tests.search.feeds import FakeFeeds, small_shop

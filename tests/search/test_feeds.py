@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from retail.search import service
+from retail.search.adapters.index import index_dirs
 from retail.search.engine import IndexInUse
-from retail.search.main import index_dirs
 from tests.search.conftest import Search, open_search, search_settings
 from tests.search.feeds import FakeFeeds, small_shop
 from tests.support import FreshHeaders, assert_error, service_headers
@@ -315,7 +315,7 @@ async def test_instances_sharing_a_data_dir_take_an_index_dir_each(
 async def test_an_instance_that_finds_every_index_dir_held_does_not_start(
     tmp_path: Path, feeds: FakeFeeds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("retail.search.main.MAX_INSTANCES", 1)
+    monkeypatch.setattr("retail.search.adapters.index.MAX_INSTANCES", 1)
     async with open_search(tmp_path, feeds):
         with pytest.raises(IndexInUse):
             async with open_search(tmp_path, feeds):

@@ -36,9 +36,10 @@ class StockLevel:
         return self.stock <= (default_threshold if threshold is None else threshold)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Movement:
-    """One change of one level, kept as history and announced as `stock.changed`."""
+    """One change of one level, kept as history and announced as `stock.changed`. Built
+    by keyword only: eight fields, four of them strings, are too easy to swap by position."""
 
     product_id: str
     kind: MovementKind

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from retail.inventory.domain import (
     INITIAL_REASON,
@@ -34,6 +34,7 @@ from retail.inventory.exceptions import (
     UnknownProduct,
 )
 from retail.inventory.ports import UnitOfWork
+from retail.kernel.clock import utc_now
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event
 from retail.kernel.following import Batch, apply_batch_together, read_cursor
@@ -98,14 +99,22 @@ async def set_stock(
     expected: int | None = None,
     threshold: Threshold | None = None,
 ) -> StockLevel:
-    now = datetime.now(UTC)
+    now = utc_now()
     async with uow:
         before = await _swap_stock(uow, product_id, stock, expected, now)
         if threshold is not None:
             await uow.stock.set_threshold(product_id, threshold.value)
-        await _record(
-            uow, Movement(product_id, "admin_set", before, stock, reason, actor, None, now)
+        movement = Movement(
+            product_id=product_id,
+            kind="admin_set",
+            before=before,
+            after=stock,
+            reason=reason,
+            actor=actor,
+            order_id=None,
+            created_at=now,
         )
+        await _record(uow, movement)
         level = await uow.stock.get(product_id)
         await uow.commit()
     assert level is not None  # we hold the write lock on it
@@ -155,7 +164,7 @@ async def reserve_stock(
 async def _reserve_once(
     uow: UnitOfWork, order_id: str, lines: tuple[ReservationLine, ...], actor: str
 ) -> Reservation:
-    now = datetime.now(UTC)
+    now = utc_now()
     async with uow:
         existing = await uow.reservations.get(order_id)
         if existing is not None:
@@ -195,7 +204,14 @@ async def _take(
         )
     before = after + line.quantity
     movement = Movement(
-        line.product_id, "reservation", before, after, RESERVED_REASON, actor, order_id, now
+        product_id=line.product_id,
+        kind="reservation",
+        before=before,
+        after=after,
+        reason=RESERVED_REASON,
+        actor=actor,
+        order_id=order_id,
+        created_at=now,
     )
     await _record(uow, movement)
 
@@ -211,7 +227,7 @@ async def release_reservation(uow: UnitOfWork, order_id: str, *, actor: str) -> 
 
 
 async def _release_once(uow: UnitOfWork, order_id: str, actor: str) -> ReleaseOutcome:
-    now = datetime.now(UTC)
+    now = utc_now()
     async with uow:
         reservation = await uow.reservations.get(order_id)
         if reservation is None:
@@ -239,7 +255,14 @@ async def _give_back(
         return
     before = after - line.quantity
     movement = Movement(
-        line.product_id, "release", before, after, RELEASED_REASON, actor, order_id, now
+        product_id=line.product_id,
+        kind="release",
+        before=before,
+        after=after,
+        reason=RELEASED_REASON,
+        actor=actor,
+        order_id=order_id,
+        created_at=now,
     )
     await _record(uow, movement)
 
@@ -285,15 +308,13 @@ async def apply_product_changes_together(uow: UnitOfWork, changes: Sequence[Prod
 async def _create_levels(uow: UnitOfWork, created: Sequence[ProductCreated]) -> None:
     if not created:
         return
-    now = datetime.now(UTC)
+    now = utc_now()
     levels = [
         StockLevel(c.product_id, c.title, c.category_id, c.initial_stock, None, now)
         for c in created
     ]
     movements = [
-        Movement(
-            level.product_id, "initial", 0, level.stock, INITIAL_REASON, PRODUCTS_ACTOR, None, now
-        )
+        _initial_movement(level.product_id, level.stock, now)
         for level in await uow.stock.add_many(levels)
     ]
     await uow.movements.add_many(movements)
@@ -303,7 +324,7 @@ async def _create_levels(uow: UnitOfWork, created: Sequence[ProductCreated]) -> 
 
 
 async def apply_product_change(uow: UnitOfWork, change: ProductChange) -> None:
-    now = datetime.now(UTC)
+    now = utc_now()
     if isinstance(change, ProductCreated):
         await _create_level(uow, change, now)
     elif isinstance(change, ProductUpdated):
@@ -318,9 +339,20 @@ async def _create_level(uow: UnitOfWork, change: ProductCreated, now: datetime) 
     pid, stock = change.product_id, change.initial_stock
     level = StockLevel(pid, change.title, change.category_id, stock, None, now)
     if await uow.stock.add(level):
-        await _record(
-            uow, Movement(pid, "initial", 0, stock, INITIAL_REASON, PRODUCTS_ACTOR, None, now)
-        )
+        await _record(uow, _initial_movement(pid, stock, now))
+
+
+def _initial_movement(product_id: str, stock: int, now: datetime) -> Movement:
+    return Movement(
+        product_id=product_id,
+        kind="initial",
+        before=0,
+        after=stock,
+        reason=INITIAL_REASON,
+        actor=PRODUCTS_ACTOR,
+        order_id=None,
+        created_at=now,
+    )
 
 
 async def _update_level(uow: UnitOfWork, change: ProductUpdated, now: datetime) -> None:
@@ -330,9 +362,14 @@ async def _update_level(uow: UnitOfWork, change: ProductUpdated, now: datetime) 
         return
     if stock is not None:
         before = await _swap_stock(uow, pid, stock, None, now)
-        await _record(
-            uow,
-            Movement(
-                pid, "admin_set", before, stock, PRODUCTS_SET_REASON, PRODUCTS_ACTOR, None, now
-            ),
+        movement = Movement(
+            product_id=pid,
+            kind="admin_set",
+            before=before,
+            after=stock,
+            reason=PRODUCTS_SET_REASON,
+            actor=PRODUCTS_ACTOR,
+            order_id=None,
+            created_at=now,
         )
+        await _record(uow, movement)

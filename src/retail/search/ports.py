@@ -1,4 +1,5 @@
-"""What the use cases need from the index: `retail.search.engine.ProductIndex` provides it."""
+"""What the use cases need: the index (`retail.search.engine.ProductIndex` provides it), and
+for `retail reindex` a running search service (`clients.RunningSearch`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from retail.search.engine import IndexBatch, SearchQuery
+from retail.search.schemas import ReindexResult
 
 
 class Index(Protocol):
@@ -31,3 +33,11 @@ class Index(Protocol):
     def clear(self, meta: Mapping[str, str] | None = None) -> None: ...
 
     def count(self) -> int: ...
+
+
+class RunningIndex(Protocol):
+    """A running search instance, which holds its index and so rebuilds it itself."""
+
+    where: str  # how to reach it, for the command to say which index it rebuilt
+
+    async def reindex(self) -> ReindexResult: ...

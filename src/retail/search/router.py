@@ -84,5 +84,4 @@ async def reindex(
     _caller: InternalCaller, index: IndexDep, following: FollowingDep
 ) -> ReindexResult:
     """Rebuild this instance's index from scratch from the feeds (`retail reindex`)."""
-    applied = await following.rebuild(index)
-    return ReindexResult(events_applied=applied, products_indexed=await service.count(index))
+    return await service.rebuild_index(index, following)

@@ -1,4 +1,4 @@
-"""Use cases: keep the index in step with the feeds, and answer queries.
+"""Use cases: keep the index in step with the feeds, answer queries, and rebuild it.
 
 The index is synchronous (it is an embedded engine). A call that can take milliseconds (a
 write, a search not answered since the last commit) goes through a worker thread so the
@@ -14,8 +14,11 @@ stock counts that stay on the same side of zero: `engine/deferred.py`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from anyio import to_thread
@@ -23,11 +26,11 @@ from anyio import to_thread
 from retail.kernel.events import Event
 from retail.kernel.following import FeedFollower
 from retail.kernel.money import from_cents, percent_from_basis_points
-from retail.search.engine import IndexBatch, IndexedProduct, SearchQuery
-from retail.search.ports import Index
+from retail.search.engine import IndexBatch, IndexedProduct, IndexInUse, SearchQuery
+from retail.search.ports import Index, RunningIndex
+from retail.search.schemas import ReindexResult
 
 T = TypeVar("T")
-FEEDS = ("categories", "products", "inventory")
 
 
 def cursor_key(feed: str) -> str:
@@ -232,3 +235,71 @@ class Following:
             finally:
                 if running:
                     self.start()
+
+
+Applier = Callable[[Index, Sequence[Event], Guard], Awaitable[None]]
+APPLIERS: dict[str, Applier] = {
+    "categories": apply_category_events,
+    "products": apply_product_events,
+    "inventory": apply_inventory_events,
+}
+
+
+@dataclass(frozen=True)
+class IndexTarget:
+    """A feed's `FeedTarget`: its cursor is kept in the index and committed with the page
+    (`_apply_page`); an apply begun before a rebuild is dropped (`Following.guard`)."""
+
+    feed: str
+    index: Index
+    following: Following
+
+    async def load_cursor(self) -> int:
+        return await load_cursor(self.index, self.feed)
+
+    async def apply(self, events: Sequence[Event]) -> None:
+        await APPLIERS[self.feed](self.index, events, self.following.guard())
+
+
+# --- rebuilding (`POST /internal/reindex`, `retail reindex`) -----------------------------
+
+
+async def rebuild_index(index: Index, following: Following) -> ReindexResult:
+    applied = await following.rebuild(index)
+    return ReindexResult(events_applied=applied, products_indexed=await count(index))
+
+
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    """What `retail reindex` did: which index it rebuilt (a directory, or the running
+    service that rebuilt its own), and what went in."""
+
+    where: str
+    result: ReindexResult
+
+
+# An index in a directory with its followers, closed on exit (main.py wires it).
+OpenIndex = Callable[[Path], AbstractAsyncContextManager[tuple[Index, Following]]]
+ReachRunning = Callable[[], AbstractAsyncContextManager[RunningIndex]]
+
+
+async def reindex(
+    open_index: OpenIndex, *, directories: Sequence[Path], running: ReachRunning
+) -> list[Reindexed]:
+    """`retail reindex`: rebuild from the feeds. A stopped service's indexes are rebuilt
+    here; a running instance holds its directory, so it is asked to rebuild its own."""
+    try:
+        return await reindex_stopped(open_index, directories=directories)
+    except IndexInUse:
+        async with running() as service:
+            return [Reindexed(service.where, await service.reindex())]
+
+
+async def reindex_stopped(open_index: OpenIndex, *, directories: Sequence[Path]) -> list[Reindexed]:
+    """Every index directory given, in turn; IndexInUse if one is held."""
+    done: list[Reindexed] = []
+    for directory in directories:
+        async with open_index(directory) as (index, following):
+            result = await rebuild_index(index, following)
+        done.append(Reindexed(str(directory), result))
+    return done
