@@ -9,11 +9,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from retail.auth.cart import CartContext
 from retail.auth.dependencies import Units
-from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.domain import (
+    AuthPolicy,
+    CartLine,
+    CatalogProduct,
+    Page,
+    RefreshToken,
+    ThrottlePolicy,
+    User,
+)
 from retail.auth.exceptions import EmailTaken
-from retail.auth.service import AuthContext, AuthPolicy
+from retail.auth.ports import AuthDeps
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event
 from retail.kernel.security import Role, TokenCodec
@@ -316,12 +323,20 @@ def policy(free: int = 5, window: int = 900, max_lock: int = 900) -> ThrottlePol
 
 
 def make_context(
-    *, hasher: FakeHasher | None = None, clock: Clock | None = None, address_free: int = 20
-) -> AuthContext:
-    return AuthContext(
+    *,
+    units: Units | None = None,
+    hasher: FakeHasher | None = None,
+    clock: Clock | None = None,
+    address_free: int = 20,
+    catalog: FakeCatalog | None = None,
+) -> AuthDeps:
+    """The use cases' `AuthDeps` over `units` (a fresh fake database if none)."""
+    return AuthDeps(
+        units=units or units_over(State()),
         hasher=hasher or FakeHasher(),
         tokens=TokenCodec(SECRET),
         policy=AuthPolicy(timedelta(days=7), policy(), policy(free=address_free)),
+        catalog=catalog or FakeCatalog(),
         clock=clock or Clock(),
     )
 
@@ -367,7 +382,5 @@ class FakeCatalog:
         return {pid: self.products[pid] for pid in product_ids if pid in self.products}
 
 
-def make_cart_context(
-    state: State, catalog: FakeCatalog, clock: Clock | None = None
-) -> CartContext:
-    return CartContext(units_over(state), catalog, clock or Clock())
+def make_cart_context(state: State, catalog: FakeCatalog, clock: Clock | None = None) -> AuthDeps:
+    return make_context(units=units_over(state), catalog=catalog, clock=clock)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 import pytest
 
 from retail.auth import cart
-from retail.auth.cart import CartContext
 from retail.auth.domain import MAX_CART_LINES, MAX_CART_QUANTITY, CartLine, User
 from retail.auth.exceptions import (
     AccountGone,
@@ -19,6 +18,7 @@ from retail.auth.exceptions import (
     InsufficientStock,
     UnknownProduct,
 )
+from retail.auth.ports import AuthDeps
 from retail.kernel.errors import ServiceUnavailable
 from tests.auth.fakes import Clock, FakeCatalog, State, make_cart_context
 
@@ -49,7 +49,7 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def ctx(state: State, catalog: FakeCatalog, clock: Clock) -> CartContext:
+def deps(state: State, catalog: FakeCatalog, clock: Clock) -> AuthDeps:
     return make_cart_context(state, catalog, clock)
 
 
@@ -58,15 +58,15 @@ def stored(state: State, user_id: str = ADA) -> dict[str, int]:
 
 
 async def test_an_empty_cart_asks_the_catalogue_nothing(
-    ctx: CartContext, catalog: FakeCatalog
+    deps: AuthDeps, catalog: FakeCatalog
 ) -> None:
     catalog.down = True
-    view = await cart.view_cart(ctx, ADA)
+    view = await cart.view_cart(deps, user_id=ADA)
     assert (view.lines, view.unavailable, view.total_items, view.total_cents) == ([], [], 0, 0)
 
 
-async def test_a_line_is_priced_from_the_catalogue(ctx: CartContext, state: State) -> None:
-    view = await cart.add_item(ctx, ADA, "lamp", 2)
+async def test_a_line_is_priced_from_the_catalogue(deps: AuthDeps, state: State) -> None:
+    view = await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=2)
     [priced] = view.lines
     assert priced.line == CartLine(ADA, "lamp", 2, T0)
     assert (priced.product.title, priced.product.image_url) == ("Desk lamp", "http://img/lamp.png")
@@ -81,73 +81,73 @@ async def test_a_line_is_priced_from_the_catalogue(ctx: CartContext, state: Stat
 
 
 async def test_adding_again_adds_to_the_line_and_keeps_its_place(
-    ctx: CartContext, clock: Clock
+    deps: AuthDeps, clock: Clock
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
     clock.advance(minutes=1)
-    await cart.add_item(ctx, ADA, "rug", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     clock.advance(minutes=1)
-    view = await cart.add_item(ctx, ADA, "lamp", 2)
+    view = await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=2)
     assert [(p.line.product_id, p.line.quantity) for p in view.lines] == [("lamp", 3), ("rug", 1)]
     assert view.lines[0].line.added_at == T0
 
 
-async def test_the_cart_shows_todays_prices(ctx: CartContext, catalog: FakeCatalog) -> None:
-    await cart.add_item(ctx, ADA, "rug", 1)
+async def test_the_cart_shows_todays_prices(deps: AuthDeps, catalog: FakeCatalog) -> None:
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     catalog.add("rug", 7000, 1000, stock=1000)
-    view = await cart.view_cart(ctx, ADA)
+    view = await cart.view_cart(deps, user_id=ADA)
     assert (view.subtotal_cents, view.tax_cents) == (7000, 700)
 
 
-async def test_tax_is_rounded_half_up_once_per_line(ctx: CartContext, catalog: FakeCatalog) -> None:
+async def test_tax_is_rounded_half_up_once_per_line(deps: AuthDeps, catalog: FakeCatalog) -> None:
     # 5 cents at 10 %: 0.5 cent of tax per line, 1 cent each once rounded; two lines make
     # 2 cents, where rounding the sum (1 cent) once would give 1.
     catalog.add("pin", 5, 1000)
     catalog.add("clip", 5, 1000)
-    await cart.add_item(ctx, ADA, "pin", 1)
-    view = await cart.add_item(ctx, ADA, "clip", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="pin", quantity=1)
+    view = await cart.add_item(deps, user_id=ADA, product_id="clip", quantity=1)
     assert [p.tax_cents for p in view.lines] == [1, 1]
     assert (view.subtotal_cents, view.tax_cents, view.total_cents) == (10, 2, 12)
     # 3 x 0.15 at 10 %: 4.5 cents, 5 once rounded for the line (per unit: 3 x 2 = 6).
     catalog.add("cup", 15, 1000)
-    view = await cart.add_item(ctx, ADA, "cup", 3)
+    view = await cart.add_item(deps, user_id=ADA, product_id="cup", quantity=3)
     assert {p.line.product_id: p.tax_cents for p in view.lines}["cup"] == 5
 
 
 async def test_an_unknown_product_is_refused_and_nothing_stored(
-    ctx: CartContext, state: State
+    deps: AuthDeps, state: State
 ) -> None:
     with pytest.raises(UnknownProduct) as refused:
-        await cart.add_item(ctx, ADA, "ghost", 1)
+        await cart.add_item(deps, user_id=ADA, product_id="ghost", quantity=1)
     assert refused.value.details == {"product_id": "ghost"}
     assert stored(state) == {}
 
 
 async def test_more_than_the_stock_is_a_conflict_naming_the_numbers(
-    ctx: CartContext, state: State
+    deps: AuthDeps, state: State
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 3)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=3)
     with pytest.raises(InsufficientStock) as refused:
-        await cart.add_item(ctx, ADA, "lamp", 3)
+        await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=3)
     assert refused.value.details == {"product_id": "lamp", "requested": 6, "available": 5}
     assert stored(state) == {"lamp": 3}
-    view = await cart.add_item(ctx, ADA, "lamp", 2)  # exactly the stock is fine
+    view = await cart.add_item(
+        deps, user_id=ADA, product_id="lamp", quantity=2
+    )  # exactly the stock is fine
     assert view.total_items == 5
 
 
-async def test_an_empty_shelf_refuses_the_first_unit(
-    ctx: CartContext, catalog: FakeCatalog
-) -> None:
+async def test_an_empty_shelf_refuses_the_first_unit(deps: AuthDeps, catalog: FakeCatalog) -> None:
     catalog.add("sold-out", stock=0)
     with pytest.raises(InsufficientStock) as refused:
-        await cart.add_item(ctx, ADA, "sold-out", 1)
+        await cart.add_item(deps, user_id=ADA, product_id="sold-out", quantity=1)
     assert refused.value.details == {"product_id": "sold-out", "requested": 1, "available": 0}
 
 
-async def test_a_line_holds_at_most_what_one_order_line_may(ctx: CartContext, state: State) -> None:
-    await cart.add_item(ctx, ADA, "rug", MAX_CART_QUANTITY)
+async def test_a_line_holds_at_most_what_one_order_line_may(deps: AuthDeps, state: State) -> None:
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=MAX_CART_QUANTITY)
     with pytest.raises(CartLineLimit) as refused:
-        await cart.add_item(ctx, ADA, "rug", 1)
+        await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     assert refused.value.details == {
         "product_id": "rug",
         "requested": MAX_CART_QUANTITY + 1,
@@ -157,77 +157,79 @@ async def test_a_line_holds_at_most_what_one_order_line_may(ctx: CartContext, st
 
 
 async def test_the_cart_holds_a_bounded_number_of_products(
-    ctx: CartContext, catalog: FakeCatalog, state: State
+    deps: AuthDeps, catalog: FakeCatalog, state: State
 ) -> None:
     for n in range(MAX_CART_LINES):
         catalog.add(f"p{n:02d}")
-        await cart.add_item(ctx, ADA, f"p{n:02d}", 1)
+        await cart.add_item(deps, user_id=ADA, product_id=f"p{n:02d}", quantity=1)
     catalog.add("one-too-many")
     with pytest.raises(CartFull) as refused:
-        await cart.add_item(ctx, ADA, "one-too-many", 1)
+        await cart.add_item(deps, user_id=ADA, product_id="one-too-many", quantity=1)
     assert refused.value.details == {"limit": MAX_CART_LINES}
     assert len(stored(state)) == MAX_CART_LINES
-    view = await cart.add_item(ctx, ADA, "p00", 1)  # more of a product it holds is fine
+    view = await cart.add_item(
+        deps, user_id=ADA, product_id="p00", quantity=1
+    )  # more of a product it holds is fine
     assert view.total_items == MAX_CART_LINES + 1
 
 
-async def test_set_quantity_replaces_it_within_the_stock(ctx: CartContext, state: State) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
-    view = await cart.set_quantity(ctx, ADA, "lamp", 4)
+async def test_set_quantity_replaces_it_within_the_stock(deps: AuthDeps, state: State) -> None:
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
+    view = await cart.set_quantity(deps, user_id=ADA, product_id="lamp", quantity=4)
     assert view.total_items == 4
     with pytest.raises(InsufficientStock) as refused:
-        await cart.set_quantity(ctx, ADA, "lamp", 6)
+        await cart.set_quantity(deps, user_id=ADA, product_id="lamp", quantity=6)
     assert refused.value.details == {"product_id": "lamp", "requested": 6, "available": 5}
     assert stored(state) == {"lamp": 4}
 
 
 async def test_set_quantity_of_a_product_not_in_the_cart_is_not_found(
-    ctx: CartContext, catalog: FakeCatalog
+    deps: AuthDeps, catalog: FakeCatalog
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
     asked = len(catalog.asked)
     with pytest.raises(CartItemNotFound):
-        await cart.set_quantity(ctx, ADA, "rug", 1)
+        await cart.set_quantity(deps, user_id=ADA, product_id="rug", quantity=1)
     with pytest.raises(CartItemNotFound):  # another customer's line is not theirs
-        await cart.set_quantity(ctx, BOB, "lamp", 1)
+        await cart.set_quantity(deps, user_id=BOB, product_id="lamp", quantity=1)
     assert len(catalog.asked) == asked
 
 
 async def test_set_quantity_of_a_product_gone_from_the_catalogue_is_unknown(
-    ctx: CartContext, catalog: FakeCatalog, state: State
+    deps: AuthDeps, catalog: FakeCatalog, state: State
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
     del catalog.products["lamp"]
     with pytest.raises(UnknownProduct):
-        await cart.set_quantity(ctx, ADA, "lamp", 2)
+        await cart.set_quantity(deps, user_id=ADA, product_id="lamp", quantity=2)
     assert stored(state) == {"lamp": 1}
 
 
-async def test_remove_and_clear(ctx: CartContext, state: State) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
-    await cart.add_item(ctx, ADA, "rug", 2)
-    await cart.add_item(ctx, BOB, "rug", 1)
-    view = await cart.remove_item(ctx, ADA, "lamp")
+async def test_remove_and_clear(deps: AuthDeps, state: State) -> None:
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=2)
+    await cart.add_item(deps, user_id=BOB, product_id="rug", quantity=1)
+    view = await cart.remove_item(deps, user_id=ADA, product_id="lamp")
     assert [(p.line.product_id, p.line.quantity) for p in view.lines] == [("rug", 2)]
     with pytest.raises(CartItemNotFound):
-        await cart.remove_item(ctx, ADA, "lamp")
-    emptied = await cart.clear_cart(ctx, ADA)
+        await cart.remove_item(deps, user_id=ADA, product_id="lamp")
+    emptied = await cart.clear_cart(deps, user_id=ADA)
     assert (emptied.lines, emptied.total_cents) == ([], 0)
     assert stored(state) == {}
     assert stored(state, BOB) == {"rug": 1}
 
 
 async def test_the_catalogue_being_down_changes_nothing(
-    ctx: CartContext, catalog: FakeCatalog, state: State
+    deps: AuthDeps, catalog: FakeCatalog, state: State
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 1)
-    await cart.add_item(ctx, ADA, "rug", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1)
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     catalog.down = True
     for attempt in (
-        cart.view_cart(ctx, ADA),
-        cart.add_item(ctx, ADA, "lamp", 1),
-        cart.set_quantity(ctx, ADA, "lamp", 2),
-        cart.remove_item(ctx, ADA, "lamp"),
+        cart.view_cart(deps, user_id=ADA),
+        cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=1),
+        cart.set_quantity(deps, user_id=ADA, product_id="lamp", quantity=2),
+        cart.remove_item(deps, user_id=ADA, product_id="lamp"),
     ):
         with pytest.raises(ServiceUnavailable):
             await attempt
@@ -235,26 +237,28 @@ async def test_the_catalogue_being_down_changes_nothing(
 
 
 async def test_a_product_gone_from_the_catalogue_is_reported_once_and_dropped(
-    ctx: CartContext, catalog: FakeCatalog, state: State
+    deps: AuthDeps, catalog: FakeCatalog, state: State
 ) -> None:
-    await cart.add_item(ctx, ADA, "lamp", 2)
-    await cart.add_item(ctx, ADA, "rug", 1)
+    await cart.add_item(deps, user_id=ADA, product_id="lamp", quantity=2)
+    await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     del catalog.products["lamp"]
-    view = await cart.view_cart(ctx, ADA)
+    view = await cart.view_cart(deps, user_id=ADA)
     assert [p.line.product_id for p in view.lines] == ["rug"]
     assert [(line.product_id, line.quantity) for line in view.unavailable] == [("lamp", 2)]
     assert (view.total_items, view.subtotal_cents) == (1, 8000)
     assert stored(state) == {"rug": 1}
-    assert (await cart.view_cart(ctx, ADA)).unavailable == []
+    assert (await cart.view_cart(deps, user_id=ADA)).unavailable == []
 
 
-async def test_concurrent_adds_of_one_product_both_count(ctx: CartContext, state: State) -> None:
-    await asyncio.gather(*(cart.add_item(ctx, ADA, "rug", 2) for _ in range(5)))
+async def test_concurrent_adds_of_one_product_both_count(deps: AuthDeps, state: State) -> None:
+    await asyncio.gather(
+        *(cart.add_item(deps, user_id=ADA, product_id="rug", quantity=2) for _ in range(5))
+    )
     assert stored(state) == {"rug": 10}
 
 
-async def test_an_account_that_is_gone_cannot_fill_a_cart(ctx: CartContext, state: State) -> None:
+async def test_an_account_that_is_gone_cannot_fill_a_cart(deps: AuthDeps, state: State) -> None:
     del state.users[ADA]
     with pytest.raises(AccountGone):
-        await cart.add_item(ctx, ADA, "rug", 1)
+        await cart.add_item(deps, user_id=ADA, product_id="rug", quantity=1)
     assert stored(state) == {}

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from retail.auth import cart, service
-from retail.auth.cart import CartContext
 from retail.auth.dependencies import Units
 from retail.auth.domain import MAX_CART_LINES, CartLine, RefreshToken, Session, ThrottlePolicy, User
 from retail.auth.exceptions import CartFull, EmailTaken, InvalidRefreshToken
+from retail.auth.ports import AuthDeps
 from retail.kernel.security import Role
 from tests.auth.conftest import Processes
 from tests.auth.fakes import FakeCatalog, make_context
@@ -85,10 +85,12 @@ async def test_a_taken_email_is_a_conflict(processes: Processes) -> None:
 
 
 async def test_two_processes_registering_one_email_make_one_user(processes: Processes) -> None:
-    ctx = make_context()
+    deps = make_context(units=processes.one)
     results = await asyncio.gather(
         *(
-            service.register(units(), ctx, email="ada@shop.test", name="A", password="p")
+            service.register(
+                replace(deps, units=units), email="ada@shop.test", name="A", password="p"
+            )
             for units in (processes.one, processes.two, processes.one, processes.two)
         ),
         return_exceptions=True,
@@ -170,18 +172,18 @@ async def test_only_one_of_two_rotations_wins(processes: Processes) -> None:
 
 async def test_two_processes_refreshing_one_token_give_one_session(processes: Processes) -> None:
     one, two = processes.one, processes.two
-    ctx = make_context()
-    await service.register(one(), ctx, email="a@shop.test", name="A", password="p")
-    session = await service.login(one(), ctx, email="a@shop.test", password="p", address="a")
+    deps = make_context(units=one)
+    await service.register(deps, email="a@shop.test", name="A", password="p")
+    session = await service.login(deps, email="a@shop.test", password="p", address="a")
     results = await asyncio.gather(
-        service.refresh(one(), ctx, session.refresh_token),
-        service.refresh(two(), ctx, session.refresh_token),
+        service.refresh(deps, refresh_token=session.refresh_token),
+        service.refresh(replace(deps, units=two), refresh_token=session.refresh_token),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["Session", "TokenReused"]
     winner = next(r for r in results if isinstance(r, Session))
     with pytest.raises(InvalidRefreshToken):  # the loser revoked the family, winner's too
-        await service.refresh(one(), ctx, winner.refresh_token)
+        await service.refresh(deps, refresh_token=winner.refresh_token)
 
 
 async def test_revocation_and_purge(processes: Processes) -> None:
@@ -390,8 +392,8 @@ async def test_racing_adds_from_two_processes_all_count(processes: Processes) ->
     assert line.quantity == 10
 
 
-def contexts(processes: Processes, catalog: FakeCatalog) -> list[CartContext]:
-    return [CartContext(processes.one, catalog), CartContext(processes.two, catalog)]
+def contexts(processes: Processes, catalog: FakeCatalog) -> list[AuthDeps]:
+    return [make_context(units=units, catalog=catalog) for units in (processes.one, processes.two)]
 
 
 async def test_racing_customers_adds_through_the_use_case_all_count(
@@ -401,12 +403,12 @@ async def test_racing_customers_adds_through_the_use_case_all_count(
     catalog = FakeCatalog()
     catalog.add("rug", stock=1000)
     adds = (
-        cart.add_item(ctx, owner, "rug", 3)
+        cart.add_item(deps, user_id=owner, product_id="rug", quantity=3)
         for _ in range(4)
-        for ctx in contexts(processes, catalog)
+        for deps in contexts(processes, catalog)
     )
     await asyncio.gather(*adds)
-    view = await cart.view_cart(CartContext(processes.one, catalog), owner)
+    view = await cart.view_cart(contexts(processes, catalog)[0], user_id=owner)
     assert view.total_items == 24
 
 
@@ -420,7 +422,10 @@ async def test_racing_new_lines_never_pass_the_line_cap(processes: Processes) ->
     last = [f"p{n:02d}" for n in range(MAX_CART_LINES - 1, MAX_CART_LINES + 3)]
     one, two = contexts(processes, catalog)
     answers = await asyncio.gather(
-        *(cart.add_item(ctx, owner, pid, 1) for ctx, pid in zip([one, two] * 2, last, strict=True)),
+        *(
+            cart.add_item(deps, user_id=owner, product_id=pid, quantity=1)
+            for deps, pid in zip([one, two] * 2, last, strict=True)
+        ),
         return_exceptions=True,
     )
     assert sum(isinstance(a, CartFull) for a in answers) == 3, answers

@@ -16,6 +16,7 @@ from retail.categories import service
 from retail.categories.adapters.mongo import INDEXES, CategoriesMongoUnitOfWork
 from retail.categories.config import CategoriesSettings
 from retail.categories.dependencies import Units
+from retail.categories.ports import CategoriesDeps
 from retail.kernel.mongo import MongoStore
 from tests.support import make_settings, mongodb_requested, nx_defect
 
@@ -44,7 +45,9 @@ async def stored(store: MongoStore, category_id: str) -> dict[str, Any]:
 async def test_a_category_is_stored_with_its_casefolded_name(
     store: MongoStore, units: Units
 ) -> None:
-    made = await service.create_category(units(), name="Straße", logo=None, description="d")
+    made = await service.create_category(
+        CategoriesDeps(units), name="Straße", logo=None, description="d"
+    )
     document = await stored(store, made.id)
     assert {k: v for k, v in document.items() if k not in {"created_at", "updated_at"}} == {
         "_id": made.id,
@@ -58,8 +61,12 @@ async def test_a_category_is_stored_with_its_casefolded_name(
 
 @nx_defect("a datetime written by $set is stored as a naive ISO string")
 async def test_timestamps_are_stored_as_dates(store: MongoStore, units: Units) -> None:
-    made = await service.create_category(units(), name="Toys", logo=None, description="")
-    await service.update_category(units(), made.id, {"name": "Games"})
+    made = await service.create_category(
+        CategoriesDeps(units), name="Toys", logo=None, description=""
+    )
+    await service.update_category(
+        CategoriesDeps(units), category_id=made.id, changes={"name": "Games"}
+    )
     document = await stored(store, made.id)
     for moment in (document["created_at"], document["updated_at"]):
         assert isinstance(moment, datetime)

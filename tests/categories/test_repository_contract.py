@@ -15,6 +15,7 @@ from retail.categories import service
 from retail.categories.dependencies import Units
 from retail.categories.domain import Category
 from retail.categories.exceptions import CategoryNameTaken
+from retail.categories.ports import CategoriesDeps
 from tests.categories.conftest import Processes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -41,12 +42,14 @@ async def store(units: Units, *categories: Category) -> None:
 
 
 async def names(units: Units) -> list[str]:
-    return [c.name for c in await service.list_categories(units(readonly=True))]
+    return [c.name for c in await service.list_categories(CategoriesDeps(units))]
 
 
 async def create(units: Units, name: str) -> Category | CategoryNameTaken:
     try:
-        return await service.create_category(units(), name=name, logo=None, description="")
+        return await service.create_category(
+            CategoriesDeps(units), name=name, logo=None, description=""
+        )
     except CategoryNameTaken as exc:
         return exc
 
@@ -127,7 +130,7 @@ async def test_nothing_is_kept_unless_committed(processes: Processes) -> None:
         assert await work.categories.delete(kept.id)
         await work.events.append("category.deleted", kept.id, {"id": kept.id})
     assert await names(one) == ["Kept"]
-    assert await service.read_events(one(readonly=True), 0, 10) == []
+    assert await service.read_events(CategoriesDeps(one), after=0, limit=10) == []
 
 
 async def test_a_refused_name_leaves_no_event(processes: Processes) -> None:
@@ -135,16 +138,18 @@ async def test_a_refused_name_leaves_no_event(processes: Processes) -> None:
     first = await create(one, "Toys")
     assert isinstance(await create(one, "toys"), CategoryNameTaken)
     assert isinstance(first, Category)
-    events = await service.read_events(one(readonly=True), 0, 10)
+    events = await service.read_events(CategoriesDeps(one), after=0, limit=10)
     assert [(e.seq, e.type, e.key) for e in events] == [(1, "category.created", first.id)]
 
 
 async def test_a_use_case_answers_what_is_read_back(processes: Processes) -> None:
     made = await create(processes.one, "Garden")
     assert isinstance(made, Category)
-    updated = await service.update_category(processes.one(), made.id, {"logo": "g.png"})
-    assert await service.get_category(processes.two(readonly=True), made.id) == updated
-    events = await service.read_events(processes.two(readonly=True), 0, 10)
+    updated = await service.update_category(
+        CategoriesDeps(processes.one), category_id=made.id, changes={"logo": "g.png"}
+    )
+    assert await service.get_category(CategoriesDeps(processes.two), category_id=made.id) == updated
+    events = await service.read_events(CategoriesDeps(processes.two), after=0, limit=10)
     assert events[0].data == made.as_event_data()
     assert events[1].data == updated.as_event_data()
 
@@ -154,17 +159,17 @@ async def test_events_are_seen_once_committed_in_seq_order(processes: Processes)
     async with one() as work:
         await work.events.append("category.created", "k1", {"id": "k1", "logo": None})
         await work.events.append("category.deleted", "k1", {"id": "k1"})
-        assert await service.read_events(two(readonly=True), 0, 10) == []
+        assert await service.read_events(CategoriesDeps(two), after=0, limit=10) == []
         await work.commit()
-    events = await service.read_events(two(readonly=True), 0, 10)
+    events = await service.read_events(CategoriesDeps(two), after=0, limit=10)
     assert [(e.type, e.key, e.data) for e in events] == [
         ("category.created", "k1", {"id": "k1", "logo": None}),
         ("category.deleted", "k1", {"id": "k1"}),
     ]
     assert events[0].seq < events[1].seq
-    assert [e.key for e in await service.read_events(two(readonly=True), events[0].seq, 10)] == [
-        "k1"
-    ]
+    assert [
+        e.key for e in await service.read_events(CategoriesDeps(two), after=events[0].seq, limit=10)
+    ] == ["k1"]
 
 
 # --- the use cases, raced ---------------------------------------------------------------
@@ -180,7 +185,7 @@ async def test_racing_creates_of_one_name_make_one_category(processes: Processes
     assert len(made) == 1
     assert sum(isinstance(o, CategoryNameTaken) for o in outcomes) == 15
     assert len(await names(two)) == 1
-    events = await service.read_events(two(readonly=True), 0, 100)
+    events = await service.read_events(CategoriesDeps(two), after=0, limit=100)
     assert [(e.type, e.key) for e in events] == [("category.created", made[0].id)]
 
 
@@ -188,6 +193,6 @@ async def test_racing_creates_get_seqs_in_commit_order(processes: Processes) -> 
     one, two = processes.one, processes.two
     outcomes = await asyncio.gather(*(create(one if n % 2 else two, f"C{n}") for n in range(20)))
     assert all(isinstance(o, Category) for o in outcomes)
-    events = await service.read_events(one(readonly=True), 0, 100)
+    events = await service.read_events(CategoriesDeps(one), after=0, limit=100)
     assert [e.seq for e in events] == list(range(1, 21))
     assert {e.key for e in events} == {o.id for o in outcomes if isinstance(o, Category)}

@@ -1,4 +1,5 @@
-"""Use cases of the signed-in customer's cart (DESIGN.md: /api/auth/me/cart).
+"""Use cases of the signed-in customer's cart (DESIGN.md: /api/auth/me/cart), called as every
+use case is: `(deps: AuthDeps, *, user_id=..., ...)`.
 
 The cart stores product ids, quantities and when they were added, nothing else: name, price,
 tax and image are looked up in the catalogue each time the cart is answered, so it shows
@@ -12,9 +13,7 @@ behind it. A cart holds no stock; the order's reservation at inventory is what d
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Sequence
 
 from retail.auth.domain import (
     MAX_CART_LINES,
@@ -31,39 +30,28 @@ from retail.auth.exceptions import (
     InsufficientStock,
     UnknownProduct,
 )
-from retail.auth.ports import ProductCatalog, UnitOfWork
-from retail.kernel.clock import utc_now
+from retail.auth.ports import AuthDeps, UnitOfWork
 from retail.kernel.errors import AppError, ServiceUnavailable
-from retail.kernel.storage import UnitOfWorkFactory
 
 # The most ids products' lookup takes at once.
 LOOKUP_BATCH = 100
 logger = logging.getLogger("retail.auth.cart")
 
 
-@dataclass(frozen=True, slots=True)
-class CartContext:
-    """What the cart's use cases need; built once, in the lifespan."""
-
-    units: UnitOfWorkFactory[UnitOfWork]
-    catalog: ProductCatalog
-    clock: Callable[[], datetime] = field(default=utc_now)
-
-
-async def view_cart(ctx: CartContext, user_id: str) -> CartView:
-    async with ctx.units(readonly=True) as uow:
+async def view_cart(deps: AuthDeps, *, user_id: str) -> CartView:
+    async with deps.units(readonly=True) as uow:
         lines = await uow.cart.lines(user_id)
-    return await _priced(ctx, user_id, lines, {})
+    return await _priced(deps, user_id, lines, {})
 
 
-async def add_item(ctx: CartContext, user_id: str, product_id: str, quantity: int) -> CartView:
+async def add_item(deps: AuthDeps, *, user_id: str, product_id: str, quantity: int) -> CartView:
     """Add to the product's line (or start one). The sum is checked against stock and the
     per-line cap in the same conditional write that makes it, so two adds at once both
     count and together cannot pass the limit."""
-    product = await _existing(ctx, product_id)
-    async with ctx.units() as uow:
+    product = await _existing(deps, product_id)
+    async with deps.units() as uow:
         await _lock_account(uow, user_id)
-        line = CartLine(user_id, product_id, quantity, ctx.clock())
+        line = CartLine(user_id, product_id, quantity, deps.clock())
         if await uow.cart.add(line, limit=_limit(product)) is None:
             current = await uow.cart.get(user_id, product_id)
             raise _too_many(product, quantity + (current.quantity if current else 0))
@@ -71,43 +59,43 @@ async def add_item(ctx: CartContext, user_id: str, product_id: str, quantity: in
             raise CartFull(details={"limit": MAX_CART_LINES})
         lines = await uow.cart.lines(user_id)
         await uow.commit()
-    return await _priced(ctx, user_id, lines, {product.id: product})
+    return await _priced(deps, user_id, lines, {product.id: product})
 
 
-async def set_quantity(ctx: CartContext, user_id: str, product_id: str, quantity: int) -> CartView:
-    async with ctx.units(readonly=True) as uow:
+async def set_quantity(deps: AuthDeps, *, user_id: str, product_id: str, quantity: int) -> CartView:
+    async with deps.units(readonly=True) as uow:
         if await uow.cart.get(user_id, product_id) is None:
             raise CartItemNotFound()
-    product = await _existing(ctx, product_id)
+    product = await _existing(deps, product_id)
     if quantity > _limit(product):
         raise _too_many(product, quantity)
-    async with ctx.units() as uow:
+    async with deps.units() as uow:
         await _lock_account(uow, user_id)
         if not await uow.cart.set_quantity(user_id, product_id, quantity):
             raise CartItemNotFound()  # removed meanwhile
         lines = await uow.cart.lines(user_id)
         await uow.commit()
-    return await _priced(ctx, user_id, lines, {product.id: product})
+    return await _priced(deps, user_id, lines, {product.id: product})
 
 
-async def remove_item(ctx: CartContext, user_id: str, product_id: str) -> CartView:
-    async with ctx.units(readonly=True) as uow:
+async def remove_item(deps: AuthDeps, *, user_id: str, product_id: str) -> CartView:
+    async with deps.units(readonly=True) as uow:
         before = await uow.cart.lines(user_id)
     if all(line.product_id != product_id for line in before):
         raise CartItemNotFound()
     known = await _lookup(
-        ctx, [line.product_id for line in before if line.product_id != product_id]
+        deps, [line.product_id for line in before if line.product_id != product_id]
     )
-    async with ctx.units() as uow:
+    async with deps.units() as uow:
         if not await uow.cart.remove(user_id, product_id):
             raise CartItemNotFound()
         lines = await uow.cart.lines(user_id)
         await uow.commit()
-    return await _priced(ctx, user_id, lines, known)
+    return await _priced(deps, user_id, lines, known)
 
 
-async def clear_cart(ctx: CartContext, user_id: str) -> CartView:
-    async with ctx.units() as uow:
+async def clear_cart(deps: AuthDeps, *, user_id: str) -> CartView:
+    async with deps.units() as uow:
         await uow.cart.clear(user_id)
         await uow.commit()
     return CartView([], [])
@@ -116,8 +104,8 @@ async def clear_cart(ctx: CartContext, user_id: str) -> CartView:
 # --- helpers ----------------------------------------------------------------------------
 
 
-async def _existing(ctx: CartContext, product_id: str) -> CatalogProduct:
-    product = (await ctx.catalog.lookup([product_id])).get(product_id)
+async def _existing(deps: AuthDeps, product_id: str) -> CatalogProduct:
+    product = (await deps.catalog.lookup([product_id])).get(product_id)
     if product is None:
         raise UnknownProduct(details={"product_id": product_id})
     return product
@@ -141,30 +129,30 @@ async def _lock_account(uow: UnitOfWork, user_id: str) -> None:
         raise AccountGone()
 
 
-async def _lookup(ctx: CartContext, product_ids: Sequence[str]) -> dict[str, CatalogProduct]:
+async def _lookup(deps: AuthDeps, product_ids: Sequence[str]) -> dict[str, CatalogProduct]:
     found: dict[str, CatalogProduct] = {}
     for start in range(0, len(product_ids), LOOKUP_BATCH):
-        found |= await ctx.catalog.lookup(product_ids[start : start + LOOKUP_BATCH])
+        found |= await deps.catalog.lookup(product_ids[start : start + LOOKUP_BATCH])
     return found
 
 
 async def _priced(
-    ctx: CartContext, user_id: str, lines: list[CartLine], known: dict[str, CatalogProduct]
+    deps: AuthDeps, user_id: str, lines: list[CartLine], known: dict[str, CatalogProduct]
 ) -> CartView:
     """Price the lines (looking up those not `known` yet). Lines whose product has left the
     catalogue are reported once and dropped: the product will not come back under its id."""
     missing = [line.product_id for line in lines if line.product_id not in known]
-    view = CartView.of(lines, {**known, **await _lookup(ctx, missing)})
+    view = CartView.of(lines, {**known, **await _lookup(deps, missing)})
     if view.unavailable:
         try:
-            await _drop(ctx, user_id, view.unavailable)
+            await _drop(deps, user_id, view.unavailable)
         except ServiceUnavailable as exc:  # the answer stands; the next one drops them
             logger.warning("could not drop unavailable cart lines: %s", exc)
     return view
 
 
-async def _drop(ctx: CartContext, user_id: str, lines: list[CartLine]) -> None:
-    async with ctx.units() as uow:
+async def _drop(deps: AuthDeps, user_id: str, lines: list[CartLine]) -> None:
+    async with deps.units() as uow:
         for line in lines:
             await uow.cart.remove(user_id, line.product_id)
         await uow.commit()

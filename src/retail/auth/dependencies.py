@@ -1,8 +1,8 @@
-"""`Annotated` dependencies: the unit of work per request, the use cases' contexts, the
-client's address, and the signed-in user's account.
+"""`Annotated` dependencies: the use cases' `AuthDeps`, the client's address, and the
+signed-in user's account.
 
-The unit of work is of whichever back end the kernel opened (SQL or MongoDB); nothing here or
-in the router knows which one it is."""
+The use cases open units of work of whichever back end the kernel opened (SQL or MongoDB);
+nothing here or in the router knows which one it is."""
 
 from __future__ import annotations
 
@@ -11,34 +11,21 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from retail.auth import service
-from retail.auth.cart import CartContext
 from retail.auth.config import AuthSettings
 from retail.auth.domain import User
-from retail.auth.ports import UnitOfWork
-from retail.auth.service import AuthContext
+from retail.auth.ports import AuthDeps
+from retail.auth.ports import Units as Units  # where the tests and main.py look for it
 from retail.kernel.events import Event, EventReader
 from retail.kernel.security import CurrentUser
-from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
-
-Units = UnitOfWorkFactory[UnitOfWork]
-UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
-async def auth_context(request: Request) -> AuthContext:
-    context: AuthContext = request.app.state.auth
-    return context
+async def auth_deps(request: Request) -> AuthDeps:
+    """Built once in the lifespan; the use cases open their own units of work from it."""
+    deps: AuthDeps = request.app.state.deps
+    return deps
 
 
-Context = Annotated[AuthContext, Depends(auth_context)]
-
-
-async def cart_context(request: Request) -> CartContext:
-    context: CartContext = request.app.state.cart
-    return context
-
-
-Cart = Annotated[CartContext, Depends(cart_context)]
+Deps = Annotated[AuthDeps, Depends(auth_deps)]
 
 
 async def client_address(request: Request) -> str:
@@ -58,17 +45,17 @@ async def client_address(request: Request) -> str:
 ClientAddress = Annotated[str, Depends(client_address)]
 
 
-async def current_account(principal: CurrentUser, uow: ReadUoW) -> User:
-    return await service.get_account(uow, principal.user_id)
+async def current_account(principal: CurrentUser, deps: Deps) -> User:
+    return await service.get_account(deps, user_id=principal.user_id)
 
 
 CurrentAccount = Annotated[User, Depends(current_account)]
 
 
-async def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(deps: Deps) -> EventReader:
     """Auth's feed (`session.revoked`, `user.changed`) for the kernel's /internal/events."""
 
     async def read(after: int, limit: int) -> list[Event]:
-        return await service.read_events(uow, after, limit)
+        return await service.read_events(deps, after=after, limit=limit)
 
     return read

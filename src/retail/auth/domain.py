@@ -98,6 +98,15 @@ class ThrottlePolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthPolicy:
+    """From the settings: how long a refresh token lives, and the two login throttles."""
+
+    refresh_ttl: timedelta
+    account: ThrottlePolicy
+    address: ThrottlePolicy
+
+
+@dataclass(frozen=True, slots=True)
 class ThrottleKey:
     """One counter of login failures: `account:<sha256 of the email>` or
     `address:<sha256 of the address>`. Hashed, so the throttle table holds no personal

@@ -16,14 +16,12 @@ from fastapi import FastAPI
 from retail.auth import service
 from retail.auth.adapters.passwords import BcryptHasher
 from retail.auth.adapters.sql import AuthUnitOfWork
-from retail.auth.cart import CartContext
 from retail.auth.clients import ProductsCatalog, products_client
 from retail.auth.config import AuthSettings
-from retail.auth.dependencies import Units, event_reader
-from retail.auth.domain import ThrottlePolicy
-from retail.auth.ports import UnitOfWork
+from retail.auth.dependencies import event_reader
+from retail.auth.domain import AuthPolicy, ThrottlePolicy
+from retail.auth.ports import AuthDeps, ProductCatalog, UnitOfWork, Units
 from retail.auth.router import router
-from retail.auth.service import AuthContext, AuthPolicy
 from retail.kernel.app import create_service_app
 from retail.kernel.events import Event, feed_router
 from retail.kernel.security import TokenCodec
@@ -61,19 +59,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Readiness is the database's only: products being down takes the cart out, not
         # sign-in.
-        units: Units = app.state.unit_of_work
-        context = await auth_context(settings, app.state.tokens)
-        app.state.auth = context
         products = products_client(settings, app.state.tokens, transports)
-        app.state.cart = CartContext(units, ProductsCatalog(products))
+        deps = await auth_deps(
+            settings, app.state.tokens, app.state.unit_of_work, ProductsCatalog(products)
+        )
+        app.state.deps = deps
         # Auth follows its own feed, as every service follows it, so that all its processes
         # refuse a revoked session's tokens too.
-        own_feed = LocalFeed(partial(_read_events, units), app.state.data_version)
+        own_feed = LocalFeed(partial(_read_events, deps), app.state.data_version)
         try:
-            await _ensure_settings_admin(units, context, settings)
+            await _ensure_settings_admin(deps, settings)
             async with (
                 revocations_followed(app, settings, source=own_feed),
-                _purging(partial(_purge, units, context), settings),
+                _purging(partial(_purge, deps), settings),
             ):
                 yield
         finally:
@@ -93,26 +91,31 @@ def create_app(
 async def create_admin(settings: AuthSettings, email: str, password: str) -> None:
     """`retail create-admin`: create the admin, or promote the user with this email."""
     async with open_storage(settings, ADAPTERS) as storage:
-        context = await auth_context(settings, TokenCodec.from_settings(settings))
-        await service.ensure_admin(
-            storage.units(), context, email=email, password=password, name=settings.admin_name
-        )
+        tokens = TokenCodec.from_settings(settings)
+        # Never called here (no cart is touched), but every use case takes the one bundle.
+        products = products_client(settings, tokens)
+        try:
+            deps = await auth_deps(settings, tokens, storage.units, ProductsCatalog(products))
+            await service.ensure_admin(
+                deps, email=email, password=password, name=settings.admin_name
+            )
+        finally:
+            await products.aclose()
 
 
-async def _ensure_settings_admin(
-    units: Units, context: AuthContext, settings: AuthSettings
-) -> None:
+async def _ensure_settings_admin(deps: AuthDeps, settings: AuthSettings) -> None:
     if settings.admin_email and settings.admin_password:
         await service.ensure_admin(
-            units(),
-            context,
+            deps,
             email=settings.admin_email,
             password=settings.admin_password.get_secret_value(),
             name=settings.admin_name,
         )
 
 
-async def auth_context(settings: AuthSettings, tokens: TokenCodec) -> AuthContext:
+async def auth_deps(
+    settings: AuthSettings, tokens: TokenCodec, units: Units, catalog: ProductCatalog
+) -> AuthDeps:
     window = timedelta(seconds=settings.login_window_seconds)
     max_lock = timedelta(seconds=settings.login_max_lock_seconds)
     policy = AuthPolicy(
@@ -120,15 +123,16 @@ async def auth_context(settings: AuthSettings, tokens: TokenCodec) -> AuthContex
         account=ThrottlePolicy(settings.login_free_failures_per_account, window, max_lock),
         address=ThrottlePolicy(settings.login_free_failures_per_address, window, max_lock),
     )
-    return AuthContext(await BcryptHasher.create(settings.bcrypt_rounds), tokens, policy)
+    hasher = await BcryptHasher.create(settings.bcrypt_rounds)
+    return AuthDeps(units, hasher, tokens, policy, catalog)
 
 
-async def _read_events(units: Units, after: int, limit: int) -> list[Event]:
-    return await service.read_events(units(readonly=True), after, limit)
+async def _read_events(deps: AuthDeps, after: int, limit: int) -> list[Event]:
+    return await service.read_events(deps, after=after, limit=limit)
 
 
-async def _purge(units: Units, context: AuthContext) -> None:
-    keys, families, events = await service.purge_stale(units(), context)
+async def _purge(deps: AuthDeps) -> None:
+    keys, families, events = await service.purge_stale(deps)
     if keys or families or events:
         logger.info(
             "purged %d throttle keys, %d token families, %d feed events", keys, families, events

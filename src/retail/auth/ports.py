@@ -1,5 +1,5 @@
 """The repositories, unit of work, password hasher and product catalogue that the use cases
-need; adapters implement them.
+need (adapters implement them), and `AuthDeps`, the bundle every use case takes first.
 
 Whatever several processes may race on (a new email, a token's rotation, a failure count)
 is decided by the database in one conditional write, never by a value read earlier.
@@ -7,14 +7,24 @@ is decided by the database in one conditional write, never by a value read earli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from retail.auth.domain import CartLine, CatalogProduct, Page, RefreshToken, ThrottlePolicy, User
+from retail.auth.domain import (
+    AuthPolicy,
+    CartLine,
+    CatalogProduct,
+    Page,
+    RefreshToken,
+    ThrottlePolicy,
+    User,
+)
+from retail.kernel.clock import utc_now
 from retail.kernel.events import EventLog
 from retail.kernel.security import Role
-from retail.kernel.storage import Transaction
+from retail.kernel.storage import Transaction, UnitOfWorkFactory
 
 
 class UserRepository(Protocol):
@@ -163,3 +173,22 @@ class AccessTokens(Protocol):
     def issue_access(
         self, user_id: str, role: Role, session_id: str | None = None, version: int = 0
     ) -> str: ...
+
+
+Units = UnitOfWorkFactory[UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDeps:
+    """What auth's use cases (accounts, sessions and the cart) work with: the first argument
+    of every one of them. Built once, in the lifespan.
+
+    A use case opens a unit of work per transaction from `units`; reads outside a write take
+    `units(readonly=True)`, which never takes SQLite's writer lock."""
+
+    units: Units
+    hasher: PasswordHasher
+    tokens: AccessTokens
+    policy: AuthPolicy
+    catalog: ProductCatalog
+    clock: Callable[[], datetime] = utc_now

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, status
 
 from retail.auth import cart, service
-from retail.auth.dependencies import Cart, ClientAddress, Context, CurrentAccount, ReadUoW, UoW
+from retail.auth.dependencies import ClientAddress, CurrentAccount, Deps
 from retail.auth.schemas import (
     AccountUpdate,
     CartItemCreate,
@@ -52,10 +52,8 @@ _NOT_IN_CART: dict[int | str, dict[str, Any]] = {404: {"description": "CART_ITEM
     status_code=status.HTTP_201_CREATED,
     responses={409: {"description": "EMAIL_TAKEN"}},
 )
-async def register(body: RegisterRequest, uow: UoW, ctx: Context) -> UserRead:
-    user = await service.register(
-        uow, ctx, email=body.email, name=body.name, password=body.password
-    )
+async def register(body: RegisterRequest, deps: Deps) -> UserRead:
+    user = await service.register(deps, email=body.email, name=body.name, password=body.password)
     return UserRead.of(user)
 
 
@@ -68,10 +66,8 @@ async def register(body: RegisterRequest, uow: UoW, ctx: Context) -> UserRead:
         429: {"description": "TOO_MANY_ATTEMPTS, with Retry-After"},
     },
 )
-async def login(body: LoginRequest, uow: UoW, ctx: Context, address: ClientAddress) -> TokenPair:
-    session = await service.login(
-        uow, ctx, email=body.email, password=body.password, address=address
-    )
+async def login(body: LoginRequest, deps: Deps, address: ClientAddress) -> TokenPair:
+    session = await service.login(deps, email=body.email, password=body.password, address=address)
     return TokenPair.of(session)
 
 
@@ -80,13 +76,13 @@ async def login(body: LoginRequest, uow: UoW, ctx: Context, address: ClientAddre
     response_model=TokenPair,
     responses={401: {"description": "INVALID_REFRESH_TOKEN or TOKEN_REUSED"}},
 )
-async def refresh(body: RefreshRequest, uow: UoW, ctx: Context) -> TokenPair:
-    return TokenPair.of(await service.refresh(uow, ctx, body.refresh_token))
+async def refresh(body: RefreshRequest, deps: Deps) -> TokenPair:
+    return TokenPair.of(await service.refresh(deps, refresh_token=body.refresh_token))
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(body: LogoutRequest, uow: UoW, ctx: Context) -> None:
-    await service.logout(uow, ctx, body.refresh_token)
+async def logout(body: LogoutRequest, deps: Deps) -> None:
+    await service.logout(deps, refresh_token=body.refresh_token)
 
 
 @router.get("/me", response_model=UserRead, responses=_UNAUTHORIZED)
@@ -104,11 +100,10 @@ async def read_me(account: CurrentAccount) -> UserRead:
     },
 )
 async def update_me(
-    body: AccountUpdate, principal: CurrentUser, uow: UoW, ctx: Context, address: ClientAddress
+    body: AccountUpdate, principal: CurrentUser, deps: Deps, address: ClientAddress
 ) -> UserRead:
     user = await service.update_account(
-        uow,
-        ctx,
+        deps,
         user_id=principal.user_id,
         session_id=principal.session_id,
         address=address,
@@ -120,8 +115,8 @@ async def update_me(
 
 
 @router.get("/users", response_model=UserList, responses=_ADMIN_ONLY)
-async def list_users(uow: ReadUoW, page: Pagination, _admin: AdminUser) -> UserList:
-    found = await service.list_users(uow, offset=page.offset, limit=page.limit)
+async def list_users(deps: Deps, page: Pagination, _admin: AdminUser) -> UserList:
+    found = await service.list_users(deps, offset=page.offset, limit=page.limit)
     return UserList(
         users=[UserRead.of(u) for u in found.items],
         total=found.total,
@@ -141,12 +136,14 @@ async def list_users(uow: ReadUoW, page: Pagination, _admin: AdminUser) -> UserL
     },
 )
 async def change_user(
-    user_id: str, body: UserAccessUpdate, uow: UoW, ctx: Context, _admin: AdminUser
+    user_id: str, body: UserAccessUpdate, deps: Deps, _admin: AdminUser
 ) -> UserRead:
     """Change a user's role and/or deactivate or reactivate the account. Their access tokens
     issued before are refused by every service within 2 s; a deactivated account cannot
     sign in and its refresh tokens are revoked."""
-    user = await service.change_access(uow, ctx, user_id, role=body.role, is_active=body.is_active)
+    user = await service.change_access(
+        deps, user_id=user_id, role=body.role, is_active=body.is_active
+    )
     return UserRead.of(user)
 
 
@@ -154,13 +151,15 @@ async def change_user(
 
 
 @router.get("/me/cart", response_model=CartRead, responses=_CATALOGUE)
-async def read_cart(principal: CurrentUser, ctx: Cart) -> CartRead:
-    return CartRead.of(await cart.view_cart(ctx, principal.user_id))
+async def read_cart(principal: CurrentUser, deps: Deps) -> CartRead:
+    return CartRead.of(await cart.view_cart(deps, user_id=principal.user_id))
 
 
 @router.post("/me/cart", response_model=CartRead, responses={**_CATALOGUE, **_STOCK})
-async def add_to_cart(body: CartItemCreate, principal: CurrentUser, ctx: Cart) -> CartRead:
-    view = await cart.add_item(ctx, principal.user_id, body.product_id, body.quantity)
+async def add_to_cart(body: CartItemCreate, principal: CurrentUser, deps: Deps) -> CartRead:
+    view = await cart.add_item(
+        deps, user_id=principal.user_id, product_id=body.product_id, quantity=body.quantity
+    )
     return CartRead.of(view)
 
 
@@ -170,19 +169,22 @@ async def add_to_cart(body: CartItemCreate, principal: CurrentUser, ctx: Cart) -
     responses={**_CATALOGUE, **_STOCK, **_NOT_IN_CART},
 )
 async def change_cart_quantity(
-    product_id: str, body: CartItemUpdate, principal: CurrentUser, ctx: Cart
+    product_id: str, body: CartItemUpdate, principal: CurrentUser, deps: Deps
 ) -> CartRead:
-    view = await cart.set_quantity(ctx, principal.user_id, product_id, body.quantity)
+    view = await cart.set_quantity(
+        deps, user_id=principal.user_id, product_id=product_id, quantity=body.quantity
+    )
     return CartRead.of(view)
 
 
 @router.delete(
     "/me/cart/{product_id}", response_model=CartRead, responses={**_CATALOGUE, **_NOT_IN_CART}
 )
-async def remove_from_cart(product_id: str, principal: CurrentUser, ctx: Cart) -> CartRead:
-    return CartRead.of(await cart.remove_item(ctx, principal.user_id, product_id))
+async def remove_from_cart(product_id: str, principal: CurrentUser, deps: Deps) -> CartRead:
+    view = await cart.remove_item(deps, user_id=principal.user_id, product_id=product_id)
+    return CartRead.of(view)
 
 
 @router.delete("/me/cart", response_model=CartRead, responses=_UNAUTHORIZED)
-async def empty_cart(principal: CurrentUser, ctx: Cart) -> CartRead:
-    return CartRead.of(await cart.clear_cart(ctx, principal.user_id))
+async def empty_cart(principal: CurrentUser, deps: Deps) -> CartRead:
+    return CartRead.of(await cart.clear_cart(deps, user_id=principal.user_id))

@@ -1,12 +1,11 @@
-"""Use cases. Each owns its transactions; bcrypt always runs outside them, so no database
-lock is held for the quarter second a hash takes."""
+"""Use cases of accounts and sessions: `(deps: AuthDeps, *, ...)`. Each opens its own units of
+work from `deps.units`; bcrypt always runs outside them, so no database lock is held for the
+quarter second a hash takes."""
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from retail.auth.domain import (
@@ -14,7 +13,6 @@ from retail.auth.domain import (
     Page,
     RefreshToken,
     Session,
-    ThrottlePolicy,
     User,
     email_problem,
     hash_refresh_token,
@@ -35,69 +33,46 @@ from retail.auth.exceptions import (
     TokenReused,
     UserNotFound,
 )
-from retail.auth.ports import AccessTokens, PasswordHasher, UnitOfWork
-from retail.kernel.clock import utc_now
+from retail.auth.ports import AuthDeps, UnitOfWork
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.events import Event
 from retail.kernel.metrics import LOGIN_THROTTLED
 from retail.kernel.security import Role
 from retail.kernel.sessions import CLOCK_MARGIN_SECONDS, SESSION_REVOKED, USER_CHANGED
 
-
-@dataclass(frozen=True, slots=True)
-class AuthPolicy:
-    refresh_ttl: timedelta
-    account: ThrottlePolicy
-    address: ThrottlePolicy
-
-
-@dataclass(frozen=True, slots=True)
-class AuthContext:
-    """What the use cases need besides a unit of work; built once, in the lifespan."""
-
-    hasher: PasswordHasher
-    tokens: AccessTokens
-    policy: AuthPolicy
-    clock: Callable[[], datetime] = field(default=utc_now)
-
-
 # --- accounts ---------------------------------------------------------------------------
 
 
-async def register(
-    uow: UnitOfWork, ctx: AuthContext, *, email: str, name: str, password: str
-) -> User:
+async def register(deps: AuthDeps, *, email: str, name: str, password: str) -> User:
     """A new customer. The unique index decides a race between two equal emails."""
-    return await _create_user(uow, ctx, normalize_email(email), name, password, "customer")
+    return await _create_user(deps, normalize_email(email), name, password, "customer")
 
 
-async def _create_user(
-    uow: UnitOfWork, ctx: AuthContext, email: str, name: str, password: str, role: Role
-) -> User:
+async def _create_user(deps: AuthDeps, email: str, name: str, password: str, role: Role) -> User:
     # Hashed even if the email turns out to be taken: the answer takes as long either way.
-    password_hash = await ctx.hasher.hash(password)
-    now = ctx.clock()
+    password_hash = await deps.hasher.hash(password)
+    now = deps.clock()
     user = User(str(uuid.uuid4()), email, name, role, password_hash, now, now)
-    async with uow:
+    async with deps.units() as uow:
         await uow.users.add(user)
         await uow.commit()
     return user
 
 
-async def get_user(uow: UnitOfWork, user_id: str) -> User:
-    async with uow:
+async def get_user(deps: AuthDeps, *, user_id: str) -> User:
+    async with deps.units(readonly=True) as uow:
         user = await uow.users.get(user_id)
     if user is None:
         raise UserNotFound()
     return user
 
 
-async def get_account(uow: UnitOfWork, user_id: str) -> User:
+async def get_account(deps: AuthDeps, *, user_id: str) -> User:
     """The signed-in user; their token outliving their account is a 401, not a 404. (A
     deactivated account's tokens are refused before this, by the revocation set; this
     check holds while that is catching up.)"""
     try:
-        user = await get_user(uow, user_id)
+        user = await get_user(deps, user_id=user_id)
     except UserNotFound:
         raise AccountGone() from None
     if not user.is_active:
@@ -105,14 +80,13 @@ async def get_account(uow: UnitOfWork, user_id: str) -> User:
     return user
 
 
-async def list_users(uow: UnitOfWork, *, offset: int, limit: int) -> Page[User]:
-    async with uow:
+async def list_users(deps: AuthDeps, *, offset: int, limit: int) -> Page[User]:
+    async with deps.units(readonly=True) as uow:
         return await uow.users.page(offset=offset, limit=limit)
 
 
 async def update_account(
-    uow: UnitOfWork,
-    ctx: AuthContext,
+    deps: AuthDeps,
     *,
     user_id: str,
     session_id: str | None,
@@ -123,16 +97,16 @@ async def update_account(
 ) -> User:
     """Change name and/or password. A new password needs the current one (throttled like a
     login) and signs out every other session: all families but `session_id`'s."""
-    user = await get_account(uow, user_id)
+    user = await get_account(deps, user_id=user_id)
     password_hash = None
-    keys = _keys(ctx, user.email, address)
+    keys = _keys(deps, user.email, address)
     if password is not None:
-        await _admit(uow, ctx, keys)
-        if not await ctx.hasher.verify(current_password or "", user.password_hash):
+        await _admit(deps, keys)
+        if not await deps.hasher.verify(current_password or "", user.password_hash):
             raise CurrentPasswordIncorrect()
-        password_hash = await ctx.hasher.hash(password)
-    now = ctx.clock()
-    async with uow:
+        password_hash = await deps.hasher.hash(password)
+    now = deps.clock()
+    async with deps.units() as uow:
         if not await uow.users.update_profile(user_id, now, name=name, password_hash=password_hash):
             raise AccountGone()
         if password_hash is not None:
@@ -143,14 +117,13 @@ async def update_account(
                 await _session_revoked(uow, family_id, user_id)
             await _forgive(uow, keys)
         await uow.commit()
-    return await get_account(uow, user_id)
+    return await get_account(deps, user_id=user_id)
 
 
 async def change_access(
-    uow: UnitOfWork,
-    ctx: AuthContext,
-    user_id: str,
+    deps: AuthDeps,
     *,
+    user_id: str,
     role: Role | None = None,
     is_active: bool | None = None,
 ) -> User:
@@ -159,8 +132,8 @@ async def change_access(
     the feed's bound; a deactivation also ends their refresh-token families, and a
     deactivated account cannot sign in. Its orders stay. The last active admin can be
     neither demoted nor deactivated."""
-    now = ctx.clock()
-    async with uow:
+    now = deps.clock()
+    async with deps.units() as uow:
         user = await uow.users.get(user_id)
         if user is None:
             raise UserNotFound()
@@ -188,9 +161,7 @@ async def change_access(
     return user
 
 
-async def ensure_admin(
-    uow: UnitOfWork, ctx: AuthContext, *, email: str, password: str, name: str
-) -> User:
+async def ensure_admin(deps: AuthDeps, *, email: str, password: str, name: str) -> User:
     """Create the admin, or promote the user who has this email. Idempotent, and safe when
     several processes start at once. An existing user keeps their password: the one in the
     settings only creates, or a restart would undo every later password change."""
@@ -203,24 +174,24 @@ async def ensure_admin(
         found = {k: v for k, v in problems.items() if v}
         raise ValidationFailed(f"Invalid admin: {', '.join(found)}", details=found)
     email = normalize_email(email)
-    promoted = await _promote(uow, ctx, email)
+    promoted = await _promote(deps, email)
     if promoted is not None:
         return promoted
     try:
-        return await _create_user(uow, ctx, email, name.strip(), password, "admin")
+        return await _create_user(deps, email, name.strip(), password, "admin")
     except EmailTaken:  # another process created it meanwhile
-        promoted = await _promote(uow, ctx, email)
+        promoted = await _promote(deps, email)
         if promoted is None:
             raise
         return promoted
 
 
-async def _promote(uow: UnitOfWork, ctx: AuthContext, email: str) -> User | None:
-    async with uow:
+async def _promote(deps: AuthDeps, email: str) -> User | None:
+    async with deps.units() as uow:
         user = await uow.users.get_by_email(email)
         if user is None or user.is_admin:
             return user
-        user.role, user.updated_at = "admin", ctx.clock()
+        user.role, user.updated_at = "admin", deps.clock()
         version = await uow.users.set_access(
             user.id, user.updated_at, role="admin", is_active=user.is_active
         )
@@ -233,38 +204,36 @@ async def _promote(uow: UnitOfWork, ctx: AuthContext, email: str) -> User | None
 # --- sessions ---------------------------------------------------------------------------
 
 
-async def login(
-    uow: UnitOfWork, ctx: AuthContext, *, email: str, password: str, address: str
-) -> Session:
+async def login(deps: AuthDeps, *, email: str, password: str, address: str) -> Session:
     """Unknown email and wrong password look the same: same error, same bcrypt work."""
     email = normalize_email(email)
-    keys = _keys(ctx, email, address)
-    user = await _admit(uow, ctx, keys)
-    verified = await ctx.hasher.verify(password, user.password_hash if user else None)
+    keys = _keys(deps, email, address)
+    user = await _admit(deps, keys)
+    verified = await deps.hasher.verify(password, user.password_hash if user else None)
     if user is None or not verified:
         raise InvalidCredentials()  # the admitted attempt stays counted as a failure
     if not user.is_active:  # said only to who knows the password
         raise AccountDisabled()
     new_hash = None
-    if ctx.hasher.needs_rehash(user.password_hash):  # BCRYPT_ROUNDS changed since
-        new_hash = await ctx.hasher.hash(password)
-    now = ctx.clock()
+    if deps.hasher.needs_rehash(user.password_hash):  # BCRYPT_ROUNDS changed since
+        new_hash = await deps.hasher.hash(password)
+    now = deps.clock()
     family_id = str(uuid.uuid4())
-    token, raw = _link(family_id, user.id, now, ctx.policy.refresh_ttl)
-    async with uow:
+    token, raw = _link(family_id, user.id, now, deps.policy.refresh_ttl)
+    async with deps.units() as uow:
         await _forgive(uow, keys)
         if new_hash is not None:
             await uow.users.update_profile(user.id, now, name=None, password_hash=new_hash)
         await uow.refresh_tokens.add(token)
         await uow.commit()
-    return _session(ctx, user, raw, family_id)
+    return _session(deps, user, raw, family_id)
 
 
-async def refresh(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> Session:
+async def refresh(deps: AuthDeps, *, refresh_token: str) -> Session:
     """Rotate: use this link up and hand out the next. Presenting a used link again means
     two parties hold the family, so the whole family is revoked, the newest link included."""
-    now = ctx.clock()
-    async with uow:
+    now = deps.clock()
+    async with deps.units() as uow:
         current = await uow.refresh_tokens.find(hash_refresh_token(refresh_token))
         if current is None or current.revoked_at is not None:
             raise InvalidRefreshToken()
@@ -278,44 +247,44 @@ async def refresh(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> Sess
         user = await uow.users.get(current.user_id)
         if user is None or not user.is_active:
             raise InvalidRefreshToken()
-        successor, raw = _link(current.family_id, user.id, now, ctx.policy.refresh_ttl)
+        successor, raw = _link(current.family_id, user.id, now, deps.policy.refresh_ttl)
         await uow.refresh_tokens.add(successor)
         await uow.commit()
-    return _session(ctx, user, raw, current.family_id)
+    return _session(deps, user, raw, current.family_id)
 
 
-async def logout(uow: UnitOfWork, ctx: AuthContext, refresh_token: str) -> None:
+async def logout(deps: AuthDeps, *, refresh_token: str) -> None:
     """Revoke the token's family. Unknown or already revoked tokens are fine: idempotent."""
-    async with uow:
+    async with deps.units() as uow:
         current = await uow.refresh_tokens.find(hash_refresh_token(refresh_token))
         if current is not None and current.revoked_at is None:
-            await uow.refresh_tokens.revoke_family(current.family_id, ctx.clock())
+            await uow.refresh_tokens.revoke_family(current.family_id, deps.clock())
             await _session_revoked(uow, current.family_id, current.user_id)
             await uow.commit()
 
 
-async def purge_stale(uow: UnitOfWork, ctx: AuthContext) -> tuple[int, int, int]:
+async def purge_stale(deps: AuthDeps) -> tuple[int, int, int]:
     """Forget quiet throttle keys, dead token families, and feed events older than any
     access token they could refuse; (keys, families, events) removed."""
-    now = ctx.clock()
-    window = max(ctx.policy.account.window, ctx.policy.address.window)
-    async with uow:
+    now = deps.clock()
+    window = max(deps.policy.account.window, deps.policy.address.window)
+    async with deps.units() as uow:
         keys = await uow.throttle.purge_quiet(now - window)
         families = await uow.refresh_tokens.purge_expired_families(now)
-        events = await uow.events.purge_before(now - event_retention(ctx))
+        events = await uow.events.purge_before(now - event_retention(deps))
         await uow.commit()
     return keys, families, events
 
 
-def event_retention(ctx: AuthContext) -> timedelta:
+def event_retention(deps: AuthDeps) -> timedelta:
     """How long auth's feed keeps an event: twice what the followers hold it (a token's
     life plus the clock margin), so a follower a little behind still reads it."""
-    return 2 * timedelta(seconds=ctx.tokens.access_ttl_seconds + CLOCK_MARGIN_SECONDS)
+    return 2 * timedelta(seconds=deps.tokens.access_ttl_seconds + CLOCK_MARGIN_SECONDS)
 
 
-async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
+async def read_events(deps: AuthDeps, *, after: int, limit: int) -> list[Event]:
     """A page of auth's feed (the kernel's /internal/events)."""
-    async with uow:
+    async with deps.units(readonly=True) as uow:
         return await uow.events.read_after(after, limit)
 
 
@@ -339,24 +308,24 @@ def _link(family_id: str, user_id: str, now: datetime, ttl: timedelta) -> tuple[
     return RefreshToken(token_id, family_id, user_id, hash_refresh_token(raw), now, now + ttl), raw
 
 
-def _session(ctx: AuthContext, user: User, refresh_token: str, family_id: str) -> Session:
-    access = ctx.tokens.issue_access(user.id, user.role, family_id, user.token_version)
-    return Session(user, access, refresh_token, ctx.tokens.access_ttl_seconds)
+def _session(deps: AuthDeps, user: User, refresh_token: str, family_id: str) -> Session:
+    access = deps.tokens.issue_access(user.id, user.role, family_id, user.token_version)
+    return Session(user, access, refresh_token, deps.tokens.access_ttl_seconds)
 
 
 # --- throttling -------------------------------------------------------------------------
 
 
-def _keys(ctx: AuthContext, email: str, address: str) -> LoginKeys:
-    return LoginKeys.of(email, address, ctx.policy.account, ctx.policy.address)
+def _keys(deps: AuthDeps, email: str, address: str) -> LoginKeys:
+    return LoginKeys.of(email, address, deps.policy.account, deps.policy.address)
 
 
-async def _admit(uow: UnitOfWork, ctx: AuthContext, keys: LoginKeys) -> User | None:
+async def _admit(deps: AuthDeps, keys: LoginKeys) -> User | None:
     """Count the attempt against both keys BEFORE the password is checked, or refuse it
     (429) if one is locked. Counting first means a burst of parallel guesses cannot all
     pass the check while the first ones are still hashing. Returns the account's user."""
-    now = ctx.clock()
-    async with uow:
+    now = deps.clock()
+    async with deps.units() as uow:
         locks = [
             await uow.throttle.admit(key.key, key.policy, now)
             for key in (keys.account, keys.address)

@@ -1,33 +1,37 @@
-"""`Annotated` dependencies: the unit of work per request (of whichever back end the kernel
-opened), and loading by id (404 if absent)."""
+"""`Annotated` dependencies: the use cases' `CategoriesDeps` (whose units of work are of
+whichever back end the kernel opened), and loading by id (404 if absent)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
 from retail.categories import service
 from retail.categories.domain import Category
-from retail.categories.ports import UnitOfWork
+from retail.categories.ports import CategoriesDeps
+from retail.categories.ports import Units as Units  # where the tests look for it
 from retail.kernel.events import Event, EventReader
-from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
-
-Units = UnitOfWorkFactory[UnitOfWork]
-
-UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
 
 
-async def valid_category(category_id: str, uow: ReadUoW) -> Category:
-    return await service.get_category(uow, category_id)
+async def categories_deps(request: Request) -> CategoriesDeps:
+    """Built once in the lifespan; the use cases open their own units of work from it."""
+    deps: CategoriesDeps = request.app.state.deps
+    return deps
+
+
+Deps = Annotated[CategoriesDeps, Depends(categories_deps)]
+
+
+async def valid_category(category_id: str, deps: Deps) -> Category:
+    return await service.get_category(deps, category_id=category_id)
 
 
 ExistingCategory = Annotated[Category, Depends(valid_category)]
 
 
-async def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(deps: Deps) -> EventReader:
     async def read(after: int, limit: int) -> list[Event]:
-        return await service.read_events(uow, after, limit)
+        return await service.read_events(deps, after=after, limit=limit)
 
     return read

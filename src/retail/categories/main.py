@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from retail.categories.adapters.sql import CategoriesUnitOfWork
 from retail.categories.config import CategoriesSettings
 from retail.categories.dependencies import event_reader
-from retail.categories.ports import UnitOfWork
+from retail.categories.ports import CategoriesDeps, UnitOfWork
 from retail.categories.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.events import feed_router
@@ -40,6 +40,7 @@ def create_app(settings: CategoriesSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.deps = CategoriesDeps(app.state.unit_of_work)
         async with revocations_followed(app, settings):  # auth's revoked sessions
             yield
 

@@ -1,12 +1,17 @@
-"""The repository and unit of work that the use cases need; adapters implement them."""
+"""The repository and unit of work that the use cases need (adapters implement them), and
+`CategoriesDeps`, the bundle every use case takes first."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from retail.categories.domain import Category
+from retail.kernel.clock import utc_now
 from retail.kernel.events import EventLog
-from retail.kernel.storage import Transaction
+from retail.kernel.storage import Transaction, UnitOfWorkFactory
 
 
 class CategoryRepository(Protocol):
@@ -31,3 +36,15 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+
+Units = UnitOfWorkFactory[UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class CategoriesDeps:
+    """What the use cases work with: the first argument of every one of them. Built once, in
+    the lifespan; a use case opens a unit of work per transaction from `units`."""
+
+    units: Units
+    clock: Callable[[], datetime] = utc_now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from retail.categories import service
-from retail.categories.dependencies import ExistingCategory, ReadUoW, UoW
+from retail.categories.dependencies import Deps, ExistingCategory
 from retail.categories.schemas import CategoryCreate, CategoryList, CategoryRead, CategoryUpdate
 from retail.kernel.security import AdminUser
 
@@ -14,8 +14,8 @@ _NAME_TAKEN: dict[int | str, dict[str, str]] = {409: {"description": "CATEGORY_N
 
 
 @router.get("", response_model=CategoryList)
-async def list_categories(uow: ReadUoW) -> CategoryList:
-    found = await service.list_categories(uow)
+async def list_categories(deps: Deps) -> CategoryList:
+    found = await service.list_categories(deps)
     return CategoryList(categories=[CategoryRead.of(c) for c in found], total=len(found))
 
 
@@ -30,23 +30,24 @@ async def get_category(category: ExistingCategory) -> CategoryRead:
     status_code=status.HTTP_201_CREATED,
     responses=_NAME_TAKEN,
 )
-async def create_category(body: CategoryCreate, uow: UoW, _admin: AdminUser) -> CategoryRead:
+async def create_category(body: CategoryCreate, deps: Deps, _admin: AdminUser) -> CategoryRead:
     created = await service.create_category(
-        uow, name=body.name, logo=body.logo, description=body.description
+        deps, name=body.name, logo=body.logo, description=body.description
     )
     return CategoryRead.of(created)
 
 
 @router.patch("/{category_id}", response_model=CategoryRead, responses=_NAME_TAKEN)
 async def update_category(
-    category_id: str, body: CategoryUpdate, uow: UoW, _admin: AdminUser
+    category_id: str, body: CategoryUpdate, deps: Deps, _admin: AdminUser
 ) -> CategoryRead:
     changes = body.model_dump(exclude_unset=True)
     if changes.get("description", "") is None:
         changes["description"] = ""
-    return CategoryRead.of(await service.update_category(uow, category_id, changes))
+    updated = await service.update_category(deps, category_id=category_id, changes=changes)
+    return CategoryRead.of(updated)
 
 
 @router.delete("/{category_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_category(category_id: str, uow: UoW, _admin: AdminUser) -> None:
-    await service.delete_category(uow, category_id)
+async def delete_category(category_id: str, deps: Deps, _admin: AdminUser) -> None:
+    await service.delete_category(deps, category_id=category_id)
