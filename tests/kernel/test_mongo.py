@@ -14,7 +14,6 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.errors import AutoReconnect, DuplicateKeyError, OperationFailure
 
-from retail.kernel import mongo
 from retail.kernel.errors import Conflict, ServiceUnavailable
 from retail.kernel.mongo import (
     LOCKS,
@@ -30,9 +29,12 @@ from retail.kernel.mongo import (
     database_name,
     duplicate_key_as,
     is_unavailable,
+    journal,
     mongo_client,
     offers_transactions,
 )
+from retail.kernel.mongo.journal import JournalUnit
+from retail.kernel.mongo.units import TransactionUnit
 from retail.kernel.settings import Settings
 from tests.mongo_server import free_port
 from tests.support import make_settings, mongodb_requested, nx_defect, on_nx
@@ -139,7 +141,7 @@ async def standalone(settings: ProbeSettings) -> AsyncIterator[tuple[MongoStore,
 @pytest.fixture
 def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
     """Leases that run out in 0.1 s, so a dead writer is taken over within a test."""
-    monkeypatch.setattr(mongo, "LEASE_MS", 100)
+    monkeypatch.setattr(journal, "LEASE_MS", 100)
 
 
 async def feed(store: MongoStore) -> list[tuple[int, str]]:
@@ -177,6 +179,22 @@ async def test_open_creates_the_kernel_indexes_idempotently(settings: ProbeSetti
         indexes = [i async for i in await store.database[OUTBOX].list_indexes()]
         await store.close()
         assert any(dict(i["key"]) == {"seq": 1} and i.get("unique") for i in indexes)
+
+
+@needs_mongodb
+async def test_the_server_picks_the_unit_engine(settings: ProbeSettings) -> None:
+    """As the services open their stores: `hello` decides. nx-27017 (CI's MongoDB pass) is a
+    standalone server, so every MongoDB test there runs the lease-and-journal engine."""
+    store = await MongoStore.open(settings, {})
+    try:
+        hello = await store.client.admin.command("hello")
+        assert store.transactions == offers_transactions(hello)
+        engine = type(store.unit(readonly=False))
+        assert engine is (TransactionUnit if store.transactions else JournalUnit)
+        if on_nx():
+            assert engine is JournalUnit
+    finally:
+        await store.close()
 
 
 @needs_mongodb
@@ -240,7 +258,7 @@ async def test_a_writer_that_died_after_its_commit_point_is_published(
 
     # Committed, then the server goes away before the events are published.
     with monkeypatch.context() as patched:
-        patched.setattr(mongo, "_settle", server_gone)
+        patched.setattr(journal, "_settle", server_gone)
         await writer.commit()
         with pytest.raises(ServiceUnavailable):
             await writer.__aexit__(None, None, None)
