@@ -17,15 +17,10 @@ from retail.auth.ports import AuthDeps
 from retail.auth.ports import Units as Units  # where the tests and main.py look for it
 from retail.kernel.events import Event, EventReader
 from retail.kernel.security import CurrentUser
+from retail.kernel.storage import service_deps
 
-
-async def auth_deps(request: Request) -> AuthDeps:
-    """Built once in the lifespan; the use cases open their own units of work from it."""
-    deps: AuthDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[AuthDeps, Depends(auth_deps)]
+# Built once in the lifespan; the use cases open their own units of work from it.
+Deps = Annotated[AuthDeps, Depends(service_deps)]
 
 
 async def client_address(request: Request) -> str:

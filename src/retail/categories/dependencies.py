@@ -5,22 +5,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from retail.categories import service
 from retail.categories.domain import Category
 from retail.categories.ports import CategoriesDeps
 from retail.categories.ports import Units as Units  # where the tests look for it
 from retail.kernel.events import Event, EventReader
+from retail.kernel.storage import service_deps
 
-
-async def categories_deps(request: Request) -> CategoriesDeps:
-    """Built once in the lifespan; the use cases open their own units of work from it."""
-    deps: CategoriesDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[CategoriesDeps, Depends(categories_deps)]
+# Built once in the lifespan; the use cases open their own units of work from it.
+Deps = Annotated[CategoriesDeps, Depends(service_deps)]
 
 
 async def valid_category(category_id: str, deps: Deps) -> Category:

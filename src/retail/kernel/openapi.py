@@ -31,7 +31,7 @@ from retail.kernel.security import (
     internal_caller,
     service_bearer,
 )
-from retail.kernel.storage import read_only_unit_of_work, unit_of_work
+from retail.kernel.storage import read_only_unit_of_work, service_deps, unit_of_work
 
 ERROR_SCHEMA = "ErrorResponse"
 _REF = {"$ref": f"#/components/schemas/{ERROR_SCHEMA}"}
@@ -53,6 +53,7 @@ _BY_DEPENDENCY: dict[Callable[..., Any], tuple[int, ...]] = {
     admin_principal: (401, 403),
     unit_of_work: (503,),
     read_only_unit_of_work: (503,),
+    service_deps: (503,),
 }
 
 

@@ -130,3 +130,10 @@ async def unit_of_work(request: Request) -> Any:
 async def read_only_unit_of_work(request: Request) -> Any:
     factory: UnitOfWorkFactory[Any] = request.app.state.unit_of_work
     return factory(readonly=True)
+
+
+async def service_deps(request: Request) -> Any:
+    """The use cases' dependency bundle (`<Service>Deps`), built once in the lifespan: every
+    service's `Deps = Annotated[<Service>Deps, Depends(service_deps)]`. Its units of work
+    reach the database, so the OpenAPI document lists 503 for a route that takes it."""
+    return request.app.state.deps

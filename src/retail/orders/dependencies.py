@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
 from retail.kernel.security import CurrentUser
+from retail.kernel.storage import service_deps
 from retail.orders import service
 from retail.orders.domain import Order
 from retail.orders.ports import OrdersDeps
@@ -16,13 +17,8 @@ from retail.orders.ports import OrdersDeps
 # dependency in its thread pool, a thread hop per request for nothing.
 
 
-async def orders_deps(request: Request) -> OrdersDeps:
-    """Built once in the lifespan; the use cases open their own units of work from it."""
-    deps: OrdersDeps = request.app.state.deps
-    return deps
-
-
-Deps = Annotated[OrdersDeps, Depends(orders_deps)]
+# Built once in the lifespan; the use cases open their own units of work from it.
+Deps = Annotated[OrdersDeps, Depends(service_deps)]
 
 IdempotencyKey = Annotated[
     str | None,
