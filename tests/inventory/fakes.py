@@ -9,6 +9,7 @@ from datetime import datetime
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
 from retail.inventory.exceptions import ReservationExists
+from retail.inventory.ports import InventoryDeps
 from retail.kernel.events import InMemoryEventLog
 from tests.support import RollbackUnitOfWork
 
@@ -184,3 +185,12 @@ class FakeUnitOfWork(RollbackUnitOfWork[State]):
     @property
     def events(self) -> InMemoryEventLog:
         return self.state.events
+
+
+def deps_over(uow: FakeUnitOfWork) -> InventoryDeps:
+    """The use cases' bundle whose every unit of work is `uow` (one fake database)."""
+
+    def units(*, readonly: bool = False) -> FakeUnitOfWork:
+        return uow
+
+    return InventoryDeps(units=units)

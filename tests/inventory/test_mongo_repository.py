@@ -16,6 +16,7 @@ from retail.inventory.adapters.mongo import INDEXES, InventoryMongoUnitOfWork
 from retail.inventory.config import InventorySettings
 from retail.inventory.dependencies import Units
 from retail.inventory.domain import ProductCreated, ReservationLine
+from retail.inventory.ports import InventoryDeps
 from retail.kernel.mongo import Database, MongoStore
 from tests.support import make_settings, mongodb_requested, nx_defect
 
@@ -38,8 +39,8 @@ async def shop(store: MongoStore) -> Database:
     batch = [(1, ProductCreated("a", "A", "c1", 5)), (2, ProductCreated("b", "B", None, 2))]
     await service.apply_product_changes(units(), batch)
     lines = [ReservationLine("a", 2), ReservationLine("b", 1)]
-    await service.reserve_stock(units(), "o1", lines, actor=ORDERS)
-    await service.release_reservation(units(), "o1", actor=ORDERS)
+    await service.reserve_stock(InventoryDeps(units), order_id="o1", lines=lines, actor=ORDERS)
+    await service.release_reservation(InventoryDeps(units), order_id="o1", actor=ORDERS)
     return store.database
 
 

@@ -33,6 +33,7 @@ from retail.inventory.exceptions import (
     ReservationReleased,
     UnknownProduct,
 )
+from retail.inventory.ports import InventoryDeps
 from tests.inventory.conftest import Processes
 
 ORDERS = "service:orders"
@@ -41,7 +42,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 async def stock_up(units: Units, **levels: int) -> None:
     """Create levels the way products does: through the products feed."""
-    start = await service.feed_cursor(units(readonly=True), service.PRODUCTS_FEED)
+    start = await service.feed_cursor(InventoryDeps(units), feed=service.PRODUCTS_FEED)
     batch = [
         (start + n, ProductCreated(pid, pid.title(), None, stock))
         for n, (pid, stock) in enumerate(levels.items(), 1)
@@ -50,7 +51,7 @@ async def stock_up(units: Units, **levels: int) -> None:
 
 
 async def stock_of(units: Units, product_id: str) -> int:
-    level = await service.get_level(units(readonly=True), product_id)
+    level = await service.get_level(InventoryDeps(units), product_id=product_id)
     return level.stock
 
 
@@ -74,7 +75,9 @@ def lines(**quantities: int) -> list[ReservationLine]:
 async def reserve(units: Units, order_id: str, wanted: Sequence[ReservationLine]) -> object:
     """The outcome of a reservation: the Reservation, or the error it raised."""
     try:
-        return await service.reserve_stock(units(), order_id, wanted, actor=ORDERS)
+        return await service.reserve_stock(
+            InventoryDeps(units), order_id=order_id, lines=wanted, actor=ORDERS
+        )
     except (InsufficientStock, UnknownProduct, ReservationReleased) as exc:
         return exc
 
@@ -143,7 +146,7 @@ async def test_removing_a_level_keeps_its_history(processes: Processes) -> None:
         assert await work.stock.remove("a")
         assert not await work.stock.remove("a")
         await work.commit()
-    page = await service.history(one(readonly=True), "a", offset=0, limit=10)
+    page = await service.history(InventoryDeps(one), product_id="a", offset=0, limit=10)
     assert [(m.kind, m.before, m.after) for m in page.items] == [("initial", 0, 3)]
 
 
@@ -197,7 +200,7 @@ async def test_the_order_id_key_refuses_a_second_insert(processes: Processes) ->
     async with one() as work:
         with pytest.raises(ReservationExists):
             await work.reservations.add(Reservation("o1", "released", (), NOW))
-    assert await service.get_reservation(one(readonly=True), "o1") == reservation
+    assert await service.get_reservation(InventoryDeps(one), order_id="o1") == reservation
 
 
 async def test_the_feed_cursor_moves_only_from_where_it_was(processes: Processes) -> None:
@@ -208,7 +211,7 @@ async def test_the_feed_cursor_moves_only_from_where_it_was(processes: Processes
         assert not await work.cursors.advance_from("products", 2, 5)
         assert await work.cursors.advance_from("products", 3, 5)
         await work.commit()
-    assert await service.feed_cursor(one(readonly=True), "products") == 5
+    assert await service.feed_cursor(InventoryDeps(one), feed="products") == 5
 
 
 # --- the unit of work and the outbox -----------------------------------------------------
@@ -246,16 +249,16 @@ async def test_events_are_seen_once_committed_in_seq_order(processes: Processes)
     async with one() as work:
         await work.events.append("thing.created", "k1", {"n": 1, "nested": {"none": None}})
         await work.events.append("thing.created", "k2", {"n": 2})
-        assert await service.read_events(two(readonly=True), 0, 10) == []
+        assert await service.read_events(InventoryDeps(two), after=0, limit=10) == []
         await work.commit()
-    events = await service.read_events(two(readonly=True), 0, 10)
+    events = await service.read_events(InventoryDeps(two), after=0, limit=10)
     assert [(e.type, e.key, e.data) for e in events] == [
         ("thing.created", "k1", {"n": 1, "nested": {"none": None}}),
         ("thing.created", "k2", {"n": 2}),
     ]
     assert events[0].seq < events[1].seq
     assert events[0].occurred_at.tzinfo is not None
-    later = await service.read_events(two(readonly=True), events[0].seq, 10)
+    later = await service.read_events(InventoryDeps(two), after=events[0].seq, limit=10)
     assert [e.key for e in later] == ["k2"]
 
 
@@ -268,7 +271,7 @@ async def test_racing_writers_get_seqs_in_commit_order(processes: Processes) -> 
             await work.commit()
 
     await asyncio.gather(*(write(processes.one if n % 2 else processes.two, n) for n in range(30)))
-    events = await service.read_events(processes.one(readonly=True), 0, 1000)
+    events = await service.read_events(InventoryDeps(processes.one), after=0, limit=1000)
     assert len(events) == 60
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs)
@@ -297,7 +300,7 @@ async def test_fifty_racing_reservations_through_two_stores_never_oversell(
     assert await stock_of(one, "a") == 0
     assert await stock_of(two, "a") == 0
     assert await count_movements(one, "reservation", "a") == 10
-    events = await service.read_events(two(readonly=True), 0, 100)
+    events = await service.read_events(InventoryDeps(two), after=0, limit=100)
     changes = [e.data for e in events if e.type == "stock.changed"]
     assert [c["stock"] for c in changes] == [10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]
     assert {c["order_id"] for c in changes[1:]} == {r.order_id for r in reserved}
@@ -314,8 +317,8 @@ async def test_lines_are_all_or_nothing(processes: Processes) -> None:
     assert unknown.details == {"product_id": "zz"}
     assert (await stock_of(one, "a"), await stock_of(one, "b")) == (5, 1)
     assert await count_movements(one, "reservation", "a", "b") == 0
-    assert await service.get_reservation(one(readonly=True), "o1") is None
-    assert [e.type for e in await service.read_events(one(readonly=True), 0, 10)] == [
+    assert await service.get_reservation(InventoryDeps(one), order_id="o1") is None
+    assert [e.type for e in await service.read_events(InventoryDeps(one), after=0, limit=10)] == [
         "stock.changed",
         "stock.changed",
     ]
@@ -329,12 +332,15 @@ async def test_duplicate_product_lines_are_merged(processes: Processes) -> None:
     one = processes.one
     await stock_up(one, a=5, b=5)
     done = await service.reserve_stock(
-        one(), "o1", [*lines(b=1, a=1), ReservationLine("a", 2)], actor=ORDERS
+        InventoryDeps(one),
+        order_id="o1",
+        lines=[*lines(b=1, a=1), ReservationLine("a", 2)],
+        actor=ORDERS,
     )
     assert done.lines == (ReservationLine("a", 3), ReservationLine("b", 1))
     assert await stock_of(one, "a") == 2
     assert await count_movements(one, "reservation", "a", "b") == 2
-    assert to_ms(await service.get_reservation(one(readonly=True), "o1")) == to_ms(done)
+    assert to_ms(await service.get_reservation(InventoryDeps(one), order_id="o1")) == to_ms(done)
 
 
 async def test_opposite_line_orders_at_once_do_not_deadlock(processes: Processes) -> None:
@@ -357,8 +363,12 @@ async def test_opposite_line_orders_at_once_do_not_deadlock(processes: Processes
 async def test_a_repeat_reserves_once_and_answers_the_same(processes: Processes) -> None:
     one = processes.one
     await stock_up(one, a=5)
-    first = await service.reserve_stock(one(), "o1", lines(a=2), actor=ORDERS)
-    again = await service.reserve_stock(one(), "o1", lines(a=2), actor=ORDERS)
+    first = await service.reserve_stock(
+        InventoryDeps(one), order_id="o1", lines=lines(a=2), actor=ORDERS
+    )
+    again = await service.reserve_stock(
+        InventoryDeps(one), order_id="o1", lines=lines(a=2), actor=ORDERS
+    )
     assert to_ms(again) == to_ms(first)
     assert await stock_of(one, "a") == 3
     assert await count_movements(one, "reservation", "a") == 1
@@ -379,17 +389,21 @@ async def test_concurrent_duplicates_of_one_order_reserve_once(processes: Proces
 async def test_release_gives_back_once(processes: Processes) -> None:
     one, two = processes.one, processes.two
     await stock_up(one, a=5, b=5)
-    await service.reserve_stock(one(), "o1", lines(a=2, b=3), actor=ORDERS)
+    await service.reserve_stock(
+        InventoryDeps(one), order_id="o1", lines=lines(a=2, b=3), actor=ORDERS
+    )
     outcomes = await asyncio.gather(
         *(
-            service.release_reservation((one if n % 2 else two)(), "o1", actor=ORDERS)
+            service.release_reservation(
+                InventoryDeps(one if n % 2 else two), order_id="o1", actor=ORDERS
+            )
             for n in range(10)
         )
     )
     assert outcomes == ["released"] * 10
     assert (await stock_of(one, "a"), await stock_of(one, "b")) == (5, 5)
     assert await count_movements(one, "release", "a", "b") == 2
-    found = await service.get_reservation(two(readonly=True), "o1")
+    found = await service.get_reservation(InventoryDeps(two), order_id="o1")
     assert found is not None
     assert found.status == "released"
     assert isinstance(await reserve(one, "o1", lines(a=1)), ReservationReleased)
@@ -399,8 +413,14 @@ async def test_release_gives_back_once(processes: Processes) -> None:
 async def test_releasing_an_unknown_order_fences_it(processes: Processes) -> None:
     one = processes.one
     await stock_up(one, a=5)
-    assert await service.release_reservation(one(), "late", actor=ORDERS) == "none"
-    assert await service.release_reservation(one(), "late", actor=ORDERS) == "released"
+    assert (
+        await service.release_reservation(InventoryDeps(one), order_id="late", actor=ORDERS)
+        == "none"
+    )
+    assert (
+        await service.release_reservation(InventoryDeps(one), order_id="late", actor=ORDERS)
+        == "released"
+    )
     # A reserve call that arrives after its order was given up must not take stock.
     assert isinstance(await reserve(one, "late", lines(a=1)), ReservationReleased)
     assert await stock_of(one, "a") == 5
@@ -413,9 +433,9 @@ async def test_release_and_reserve_racing_leave_stock_consistent(processes: Proc
         order = f"race-{n}"
         reserved, _ = await asyncio.gather(
             reserve(one, order, lines(a=2)),
-            service.release_reservation(two(), order, actor=ORDERS),
+            service.release_reservation(InventoryDeps(two), order_id=order, actor=ORDERS),
         )
-        found = await service.get_reservation(one(readonly=True), order)
+        found = await service.get_reservation(InventoryDeps(one), order_id=order)
         assert found is not None
         assert found.status == "released"
         assert isinstance(reserved, Reservation | ReservationReleased)
@@ -431,7 +451,7 @@ async def test_a_feed_batch_applied_by_two_processes_counts_once(processes: Proc
     )
     assert sorted(applied) == [0, 2]
     assert await count_movements(one, "initial", "a", "b") == 2
-    assert await service.feed_cursor(two(readonly=True), "products") == 2
+    assert await service.feed_cursor(InventoryDeps(two), feed="products") == 2
 
 
 async def test_a_page_of_the_products_feed_is_applied_in_order(processes: Processes) -> None:
@@ -440,7 +460,7 @@ async def test_a_page_of_the_products_feed_is_applied_in_order(processes: Proces
     the last event says, and a creation repeated in the page counts once."""
     one, two = processes.one, processes.two
     await stock_up(one, old=3)
-    start = await service.feed_cursor(one(readonly=True), service.PRODUCTS_FEED)
+    start = await service.feed_cursor(InventoryDeps(one), feed=service.PRODUCTS_FEED)
     changes: list[ProductChange] = [
         ProductCreated("a", "A", None, 5),
         ProductCreated("b", "B", None, 7),

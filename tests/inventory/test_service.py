@@ -30,7 +30,7 @@ from retail.inventory.exceptions import (
 )
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event
-from tests.inventory.fakes import FakeUnitOfWork, State
+from tests.inventory.fakes import FakeUnitOfWork, State, deps_over
 
 ORDERS = "service:orders"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,7 +76,9 @@ def test_a_level_is_low_at_its_own_threshold_or_the_default() -> None:
 
 async def test_reserve_takes_every_line_and_records_it() -> None:
     uow = await stocked(a=5, b=2)
-    done = await service.reserve_stock(uow, "o1", lines(b=2, a=1), actor=ORDERS)
+    done = await service.reserve_stock(
+        deps_over(uow), order_id="o1", lines=lines(b=2, a=1), actor=ORDERS
+    )
     assert done.lines == (ReservationLine("a", 1), ReservationLine("b", 2))
     assert stock(uow) == {"a": 4, "b": 0}
     moved = [(m.kind, m.product_id, m.change, m.actor, m.order_id) for m in uow.state.movements]
@@ -105,7 +107,7 @@ async def test_a_refused_line_takes_nothing(
     uow = await stocked(a=5, b=2)
     events_before = len(uow.state.events.events)
     with pytest.raises(error) as caught:
-        await service.reserve_stock(uow, "o1", wanted, actor=ORDERS)
+        await service.reserve_stock(deps_over(uow), order_id="o1", lines=wanted, actor=ORDERS)
     assert getattr(caught.value, "details", None) == details
     assert stock(uow) == {"a": 5, "b": 2}
     assert "o1" not in uow.state.reservations
@@ -114,8 +116,12 @@ async def test_a_refused_line_takes_nothing(
 
 async def test_a_repeat_answers_the_same_without_moving_stock() -> None:
     uow = await stocked(a=5)
-    first = await service.reserve_stock(uow, "o1", lines(a=2), actor=ORDERS)
-    again = await service.reserve_stock(uow, "o1", lines(a=4), actor=ORDERS)
+    first = await service.reserve_stock(
+        deps_over(uow), order_id="o1", lines=lines(a=2), actor=ORDERS
+    )
+    again = await service.reserve_stock(
+        deps_over(uow), order_id="o1", lines=lines(a=4), actor=ORDERS
+    )
     assert again == first
     assert stock(uow) == {"a": 3}
 
@@ -124,24 +130,33 @@ async def test_a_concurrent_duplicate_is_answered_as_a_repeat() -> None:
     uow = await stocked(a=5)
     theirs = Reservation("o1", "reserved", (ReservationLine("a", 2),), NOW)
     uow.state.duplicate_on_add = theirs
-    assert await service.reserve_stock(uow, "o1", lines(a=2), actor=ORDERS) == theirs
+    assert (
+        await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2), actor=ORDERS)
+        == theirs
+    )
     assert stock(uow) == {"a": 5}  # ours rolled back; theirs moved stock in its own process
 
 
 async def test_a_released_order_cannot_reserve_again() -> None:
     uow = await stocked(a=5)
-    await service.reserve_stock(uow, "o1", lines(a=2), actor=ORDERS)
-    assert await service.release_reservation(uow, "o1", actor=ORDERS) == "released"
+    await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2), actor=ORDERS)
+    assert (
+        await service.release_reservation(deps_over(uow), order_id="o1", actor=ORDERS) == "released"
+    )
     with pytest.raises(ReservationReleased):
-        await service.reserve_stock(uow, "o1", lines(a=2), actor=ORDERS)
+        await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2), actor=ORDERS)
     assert stock(uow) == {"a": 5}
 
 
 async def test_release_gives_back_once() -> None:
     uow = await stocked(a=5, b=5)
-    await service.reserve_stock(uow, "o1", lines(a=2, b=1), actor=ORDERS)
-    assert await service.release_reservation(uow, "o1", actor=ORDERS) == "released"
-    assert await service.release_reservation(uow, "o1", actor=ORDERS) == "released"
+    await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2, b=1), actor=ORDERS)
+    assert (
+        await service.release_reservation(deps_over(uow), order_id="o1", actor=ORDERS) == "released"
+    )
+    assert (
+        await service.release_reservation(deps_over(uow), order_id="o1", actor=ORDERS) == "released"
+    )
     assert stock(uow) == {"a": 5, "b": 5}
     releases = [m for m in uow.state.movements if m.kind == "release"]
     assert [(m.product_id, m.before, m.after) for m in releases] == [("a", 3, 5), ("b", 4, 5)]
@@ -149,29 +164,33 @@ async def test_release_gives_back_once() -> None:
 
 async def test_release_skips_products_removed_meanwhile() -> None:
     uow = await stocked(a=5, b=5)
-    await service.reserve_stock(uow, "o1", lines(a=2, b=1), actor=ORDERS)
+    await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2, b=1), actor=ORDERS)
     await service.apply_product_changes(uow, [(3, ProductDeleted("a"))])
-    assert await service.release_reservation(uow, "o1", actor=ORDERS) == "released"
+    assert (
+        await service.release_reservation(deps_over(uow), order_id="o1", actor=ORDERS) == "released"
+    )
     assert stock(uow) == {"b": 5}
 
 
 async def test_releasing_an_unknown_order_answers_none_and_fences_it() -> None:
     uow = await stocked(a=5)
-    assert await service.release_reservation(uow, "o9", actor=ORDERS) == "none"
+    assert await service.release_reservation(deps_over(uow), order_id="o9", actor=ORDERS) == "none"
     with pytest.raises(ReservationReleased):
-        await service.reserve_stock(uow, "o9", lines(a=1), actor=ORDERS)
-    found = await service.get_reservation(uow, "o9")
+        await service.reserve_stock(deps_over(uow), order_id="o9", lines=lines(a=1), actor=ORDERS)
+    found = await service.get_reservation(deps_over(uow), order_id="o9")
     assert found is not None
     assert (found.status, found.lines) == ("released", ())
 
 
 async def test_a_release_that_races_a_late_reservation_releases_it() -> None:
     uow = await stocked(a=5)
-    await service.reserve_stock(uow, "o1", lines(a=2), actor=ORDERS)
+    await service.reserve_stock(deps_over(uow), order_id="o1", lines=lines(a=2), actor=ORDERS)
     # The release's `get` saw nothing; then the reservation committed, so its fence fails.
     late = uow.state.reservations.pop("o1")
     uow.state.duplicate_on_add = late
-    assert await service.release_reservation(uow, "o1", actor=ORDERS) == "released"
+    assert (
+        await service.release_reservation(deps_over(uow), order_id="o1", actor=ORDERS) == "released"
+    )
     assert stock(uow) == {"a": 5}
 
 
@@ -180,7 +199,9 @@ async def test_a_release_that_races_a_late_reservation_releases_it() -> None:
 
 async def test_set_stock_records_before_and_after() -> None:
     uow = await stocked(a=5)
-    level = await service.set_stock(uow, "a", stock=9, reason="delivery", actor="admin-1")
+    level = await service.set_stock(
+        deps_over(uow), product_id="a", stock=9, reason="delivery", actor="admin-1"
+    )
     assert level.stock == 9
     last = uow.state.movements[-1]
     assert (last.kind, last.before, last.after, last.reason, last.actor) == (
@@ -191,7 +212,9 @@ async def test_set_stock_records_before_and_after() -> None:
 async def test_set_stock_without_expected_reads_again_when_a_reservation_slips_in() -> None:
     uow = await stocked(a=5)
     uow.state.stock_moves_before_cas = [-2]
-    await service.set_stock(uow, "a", stock=9, reason="count", actor="admin-1")
+    await service.set_stock(
+        deps_over(uow), product_id="a", stock=9, reason="count", actor="admin-1"
+    )
     assert uow.state.movements[-1].before == 3
     assert stock(uow) == {"a": 9}
 
@@ -200,29 +223,35 @@ async def test_set_stock_gives_up_when_it_keeps_losing() -> None:
     uow = await stocked(a=5)
     uow.state.stock_moves_before_cas = [-1] * service.MAX_ATTEMPTS
     with pytest.raises(ServiceUnavailable):
-        await service.set_stock(uow, "a", stock=9, reason="count", actor="admin-1")
+        await service.set_stock(
+            deps_over(uow), product_id="a", stock=9, reason="count", actor="admin-1"
+        )
     assert stock(uow) == {"a": 5}
 
 
 async def test_compare_and_set_refuses_a_stale_expectation() -> None:
     uow = await stocked(a=5)
     with pytest.raises(StockChanged) as caught:
-        await service.set_stock(uow, "a", stock=9, reason="x", actor="admin-1", expected=4)
+        await service.set_stock(
+            deps_over(uow), product_id="a", stock=9, reason="x", actor="admin-1", expected=4
+        )
     assert caught.value.details == {"expected": 4, "actual": 5}
-    level = await service.set_stock(uow, "a", stock=9, reason="x", actor="admin-1", expected=5)
+    level = await service.set_stock(
+        deps_over(uow), product_id="a", stock=9, reason="x", actor="admin-1", expected=5
+    )
     assert level.stock == 9
 
 
 async def test_thresholds_are_set_cleared_or_kept() -> None:
     uow = await stocked(a=5)
     level = await service.set_stock(
-        uow, "a", stock=5, reason="x", actor="u", threshold=Threshold(2)
+        deps_over(uow), product_id="a", stock=5, reason="x", actor="u", threshold=Threshold(2)
     )
     assert level.low_stock_threshold == 2
-    level = await service.set_stock(uow, "a", stock=5, reason="x", actor="u")
+    level = await service.set_stock(deps_over(uow), product_id="a", stock=5, reason="x", actor="u")
     assert level.low_stock_threshold == 2
     level = await service.set_stock(
-        uow, "a", stock=5, reason="x", actor="u", threshold=Threshold(None)
+        deps_over(uow), product_id="a", stock=5, reason="x", actor="u", threshold=Threshold(None)
     )
     assert level.low_stock_threshold is None
 
@@ -231,20 +260,25 @@ async def test_thresholds_are_set_cleared_or_kept() -> None:
 async def test_setting_an_unknown_product_is_404(expected: int | None) -> None:
     with pytest.raises(ProductNotFound):
         await service.set_stock(
-            FakeUnitOfWork(), "zz", stock=1, reason="x", actor="u", expected=expected
+            deps_over(FakeUnitOfWork()),
+            product_id="zz",
+            stock=1,
+            reason="x",
+            actor="u",
+            expected=expected,
         )
 
 
 async def test_history_and_listing() -> None:
     uow = await stocked(a=1, b=9, c=5)
-    low = await service.list_levels(uow, low_stock=5, offset=0, limit=10)
+    low = await service.list_levels(deps_over(uow), low_stock=5, offset=0, limit=10)
     assert ([v.product_id for v in low.items], low.total) == (["a", "c"], 2)
-    page = await service.list_levels(uow, low_stock=None, offset=1, limit=1)
+    page = await service.list_levels(deps_over(uow), low_stock=None, offset=1, limit=1)
     assert ([v.product_id for v in page.items], page.total) == (["b"], 3)
     with pytest.raises(ProductNotFound):
-        await service.history(uow, "zz", offset=0, limit=10)
+        await service.history(deps_over(uow), product_id="zz", offset=0, limit=10)
     await service.apply_product_changes(uow, [(4, ProductDeleted("a"))])
-    kept = await service.history(uow, "a", offset=0, limit=10)
+    kept = await service.history(deps_over(uow), product_id="a", offset=0, limit=10)
     assert [m.kind for m in kept.items] == ["initial"]
 
 

@@ -4,6 +4,7 @@ tables. Everything the back ends share is in test_repository_contract.py."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from retail.inventory.adapters.sql import InventoryUnitOfWork, metadata
 from retail.inventory.config import InventorySettings
 from retail.inventory.domain import ProductCreated
 from retail.inventory.main import MIGRATIONS
+from retail.inventory.ports import InventoryDeps
 from retail.kernel.db import SqlDatabase, engine_for, migrate
 from tests.support import make_settings
 
@@ -40,7 +42,9 @@ async def test_the_database_itself_refuses_negative_stock(engine: SqlDatabase) -
     async with InventoryUnitOfWork(sessions) as work:
         with pytest.raises(IntegrityError, match=r"(?i)check"):
             await work.session.execute(text("UPDATE stock_levels SET stock = -1"))
-    level = await service.get_level(InventoryUnitOfWork(sessions, readonly=True), "a")
+    level = await service.get_level(
+        InventoryDeps(partial(InventoryUnitOfWork, sessions)), product_id="a"
+    )
     assert level.stock == 1
 
 

@@ -1,6 +1,6 @@
-"""`Annotated` dependencies: the unit of work per request, loading a level by product id
-(404 if absent), the low-stock default, and the feed reader. The unit of work is of
-whichever back end the kernel opened."""
+"""`Annotated` dependencies: the use cases' `InventoryDeps` (whose units of work are of
+whichever back end the kernel opened), loading a level by product id (404 if absent), the
+low-stock default, and the feed reader."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from fastapi import Depends, Request
 from retail.inventory import service
 from retail.inventory.config import InventorySettings
 from retail.inventory.domain import StockLevel
-from retail.inventory.ports import UnitOfWork
+from retail.inventory.ports import InventoryDeps
+from retail.inventory.ports import Units as Units  # where main.py and the tests look for it
 from retail.kernel.events import Event, EventReader
-from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
+from retail.kernel.storage import service_deps
 
-Units = UnitOfWorkFactory[UnitOfWork]
-UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
+# Built once in the lifespan; the use cases open their own units of work from it.
+Deps = Annotated[InventoryDeps, Depends(service_deps)]
 
 
 async def low_stock_default(request: Request) -> int:
@@ -28,15 +28,15 @@ async def low_stock_default(request: Request) -> int:
 LowStockDefault = Annotated[int, Depends(low_stock_default)]
 
 
-async def valid_level(product_id: str, uow: ReadUoW) -> StockLevel:
-    return await service.get_level(uow, product_id)
+async def valid_level(product_id: str, deps: Deps) -> StockLevel:
+    return await service.get_level(deps, product_id=product_id)
 
 
 ExistingLevel = Annotated[StockLevel, Depends(valid_level)]
 
 
-async def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(deps: Deps) -> EventReader:
     async def read(after: int, limit: int) -> list[Event]:
-        return await service.read_events(uow, after, limit)
+        return await service.read_events(deps, after=after, limit=limit)
 
     return read

@@ -16,7 +16,7 @@ from retail.inventory.clients import product_changes, products_client
 from retail.inventory.config import InventorySettings
 from retail.inventory.dependencies import Units, event_reader
 from retail.inventory.domain import ProductChange
-from retail.inventory.ports import UnitOfWork
+from retail.inventory.ports import InventoryDeps, UnitOfWork
 from retail.inventory.router import internal_router, router
 from retail.kernel.app import create_service_app, gauge_read_when_scraped
 from retail.kernel.events import feed_router
@@ -52,6 +52,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.deps = deps = InventoryDeps(app.state.unit_of_work)
         products = products_client(settings, app.state.tokens, transports)
         followers = {
             service.PRODUCTS_FEED: products_follower(
@@ -62,7 +63,7 @@ def create_app(
         gauge_read_when_scraped(
             app,
             *LOW_STOCK,
-            partial(service.count_low_stock, app.state.unit_of_work, settings.low_stock_threshold),
+            partial(service.count_low_stock, deps, default_threshold=settings.low_stock_threshold),
         )
         running: AbstractAsyncContextManager[None] = (
             following(*followers.values()) if settings.follow_feeds else nullcontext()

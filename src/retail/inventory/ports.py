@@ -1,4 +1,5 @@
-"""The repositories and unit of work that the use cases need; adapters implement them.
+"""The repositories and unit of work that the use cases need (adapters implement them), and
+`InventoryDeps`, the bundle every use case takes first.
 
 Every write that could oversell is a conditional write decided by the database
 (`rows affected`), never a value read earlier and written back.
@@ -6,13 +7,15 @@ Every write that could oversell is a conditional write decided by the database
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from retail.inventory.domain import Movement, Page, Reservation, StockLevel
+from retail.kernel.clock import utc_now
 from retail.kernel.events import BatchEventLog, FeedCursors
-from retail.kernel.storage import Transaction
+from retail.kernel.storage import Transaction, UnitOfWorkFactory
 
 
 class StockRepository(Protocol):
@@ -85,3 +88,15 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def events(self) -> BatchEventLog: ...
+
+
+Units = UnitOfWorkFactory[UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryDeps:
+    """What the use cases work with: the first argument of every one of them. Built once, in
+    the lifespan; a use case opens a unit of work per transaction from `units`."""
+
+    units: Units
+    clock: Callable[[], datetime] = utc_now

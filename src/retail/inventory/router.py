@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from retail.inventory import service
-from retail.inventory.dependencies import ExistingLevel, LowStockDefault, ReadUoW, UoW
+from retail.inventory.dependencies import Deps, ExistingLevel, LowStockDefault
 from retail.inventory.domain import ReservationLine, Threshold
-from retail.inventory.ports import UnitOfWork
+from retail.inventory.ports import InventoryDeps
 from retail.inventory.schemas import (
     ORDER_ID_PATTERN,
     InventoryItem,
@@ -44,7 +44,7 @@ _RESERVE_ERRORS: dict[int | str, dict[str, str]] = {
 @router.get("", response_model=InventoryList)
 async def list_inventory(
     _admin: AdminUser,
-    uow: ReadUoW,
+    deps: Deps,
     paging: Pagination,
     default_threshold: LowStockDefault,
     low_stock: Annotated[
@@ -52,7 +52,7 @@ async def list_inventory(
     ] = False,
 ) -> InventoryList:
     found = await service.list_levels(
-        uow,
+        deps,
         low_stock=default_threshold if low_stock else None,
         offset=paging.offset,
         limit=paging.limit,
@@ -69,14 +69,14 @@ async def get_inventory_item(_admin: AdminUser, level: ExistingLevel) -> Invento
     "/{product_id}", response_model=InventoryItem, responses={409: {"description": "STOCK_CHANGED"}}
 )
 async def set_stock(
-    admin: AdminUser, product_id: str, body: StockUpdate, uow: UoW
+    admin: AdminUser, product_id: str, body: StockUpdate, deps: Deps
 ) -> InventoryItem:
     threshold = None
     if "low_stock_threshold" in body.model_fields_set:
         threshold = Threshold(body.low_stock_threshold)
     level = await service.set_stock(
-        uow,
-        product_id,
+        deps,
+        product_id=product_id,
         stock=body.stock,
         reason=body.reason,
         actor=admin.user_id,
@@ -88,31 +88,35 @@ async def set_stock(
 
 @router.get("/{product_id}/history", response_model=MovementList)
 async def stock_history(
-    _admin: AdminUser, product_id: str, uow: ReadUoW, paging: Pagination
+    _admin: AdminUser, product_id: str, deps: Deps, paging: Pagination
 ) -> MovementList:
-    found = await service.history(uow, product_id, offset=paging.offset, limit=paging.limit)
+    found = await service.history(
+        deps, product_id=product_id, offset=paging.offset, limit=paging.limit
+    )
     return MovementList.of(found, paging)
 
 
 @internal_router.post("", response_model=ReservationRead, responses=_RESERVE_ERRORS)
 async def reserve(caller: InternalCaller, body: ReservationCreate, request: Request) -> Response:
-    # Every order calls this: the unit of work comes straight from app.state and the answer
-    # is serialised once (kernel/responses.py), each a per-request cost saved.
-    uow: UnitOfWork = request.app.state.unit_of_work()
+    # Every order calls this: the bundle comes straight from app.state and the answer is
+    # serialised once (kernel/responses.py), each a per-request cost saved.
+    deps: InventoryDeps = request.app.state.deps
     lines = [ReservationLine(line.product_id, line.quantity) for line in body.lines]
-    reservation = await service.reserve_stock(uow, body.order_id, lines, actor=f"service:{caller}")
+    reservation = await service.reserve_stock(
+        deps, order_id=body.order_id, lines=lines, actor=f"service:{caller}"
+    )
     return model_response(ReservationRead.of(reservation))
 
 
 @internal_router.post("/{order_id}/release", response_model=ReleaseRead)
-async def release(caller: InternalCaller, order_id: OrderIdPath, uow: UoW) -> ReleaseRead:
-    status = await service.release_reservation(uow, order_id, actor=f"service:{caller}")
+async def release(caller: InternalCaller, order_id: OrderIdPath, deps: Deps) -> ReleaseRead:
+    status = await service.release_reservation(deps, order_id=order_id, actor=f"service:{caller}")
     return ReleaseRead(order_id=order_id, status=status)
 
 
 @internal_router.get("/{order_id}", response_model=ReservationRead)
 async def get_reservation(
-    _caller: InternalCaller, order_id: OrderIdPath, uow: ReadUoW
+    _caller: InternalCaller, order_id: OrderIdPath, deps: Deps
 ) -> ReservationRead:
-    found = await service.get_reservation(uow, order_id)
+    found = await service.get_reservation(deps, order_id=order_id)
     return ReservationRead.none(order_id) if found is None else ReservationRead.of(found)

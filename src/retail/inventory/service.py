@@ -1,10 +1,12 @@
-"""Use cases. Each owns its transaction; every movement writes a history row and a
-`stock.changed` event in the same transaction as the stock it moved (outbox)."""
+"""Use cases, `(deps: InventoryDeps, *, ...)`. Each owns its transaction; every movement
+writes a history row and a `stock.changed` event in the same transaction as the stock it
+moved (outbox). The feed appliers handed to the kernel's follower are not use cases: they
+keep its `(uow, batch)` signature."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 
 from retail.inventory.domain import (
@@ -33,7 +35,7 @@ from retail.inventory.exceptions import (
     StockChanged,
     UnknownProduct,
 )
-from retail.inventory.ports import UnitOfWork
+from retail.inventory.ports import InventoryDeps, UnitOfWork
 from retail.kernel.clock import utc_now
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.events import Event
@@ -52,37 +54,39 @@ MAX_ATTEMPTS = 5
 
 
 async def list_levels(
-    uow: UnitOfWork, *, low_stock: int | None, offset: int, limit: int
+    deps: InventoryDeps, *, low_stock: int | None, offset: int, limit: int
 ) -> Page[StockLevel]:
-    async with uow:
+    async with deps.units(readonly=True) as uow:
         return await uow.stock.page(low_stock=low_stock, offset=offset, limit=limit)
 
 
-async def count_low_stock(units: Callable[..., UnitOfWork], default_threshold: int) -> int:
+async def count_low_stock(deps: InventoryDeps, *, default_threshold: int) -> int:
     """Products at or below their low-stock threshold (their own, or the default): /metrics."""
-    page = await list_levels(units(readonly=True), low_stock=default_threshold, offset=0, limit=1)
+    page = await list_levels(deps, low_stock=default_threshold, offset=0, limit=1)
     return page.total
 
 
-async def get_level(uow: UnitOfWork, product_id: str) -> StockLevel:
-    async with uow:
+async def get_level(deps: InventoryDeps, *, product_id: str) -> StockLevel:
+    async with deps.units(readonly=True) as uow:
         level = await uow.stock.get(product_id)
     if level is None:
         raise ProductNotFound()
     return level
 
 
-async def history(uow: UnitOfWork, product_id: str, *, offset: int, limit: int) -> Page[Movement]:
+async def history(
+    deps: InventoryDeps, *, product_id: str, offset: int, limit: int
+) -> Page[Movement]:
     """A removed product keeps its history; only a product never seen is a 404."""
-    async with uow:
+    async with deps.units(readonly=True) as uow:
         page = await uow.movements.page(product_id, offset=offset, limit=limit)
         if page.total == 0 and await uow.stock.get(product_id) is None:
             raise ProductNotFound()
     return page
 
 
-async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
-    async with uow:
+async def read_events(deps: InventoryDeps, *, after: int, limit: int) -> list[Event]:
+    async with deps.units(readonly=True) as uow:
         return await uow.events.read_after(after, limit)
 
 
@@ -90,17 +94,17 @@ async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
 
 
 async def set_stock(
-    uow: UnitOfWork,
-    product_id: str,
+    deps: InventoryDeps,
     *,
+    product_id: str,
     stock: int,
     reason: str,
     actor: str,
     expected: int | None = None,
     threshold: Threshold | None = None,
 ) -> StockLevel:
-    now = utc_now()
-    async with uow:
+    now = deps.clock()
+    async with deps.units() as uow:
         before = await _swap_stock(uow, product_id, stock, expected, now)
         if threshold is not None:
             await uow.stock.set_threshold(product_id, threshold.value)
@@ -146,15 +150,15 @@ async def _swap_stock(
 
 
 async def reserve_stock(
-    uow: UnitOfWork, order_id: str, lines: Sequence[ReservationLine], *, actor: str
+    deps: InventoryDeps, *, order_id: str, lines: Sequence[ReservationLine], actor: str
 ) -> Reservation:
     """All lines or none, once per order_id; a repeat answers as the first call did."""
     wanted = merge_lines(lines)
     try:
-        return await _reserve_once(uow, order_id, wanted, actor)
+        return await _reserve_once(deps, order_id, wanted, actor)
     except ReservationExists:
         # A concurrent call with this order_id committed first: answer as its repeat.
-        async with uow:
+        async with deps.units(readonly=True) as uow:
             existing = await uow.reservations.get(order_id)
         if existing is None:
             raise
@@ -162,10 +166,10 @@ async def reserve_stock(
 
 
 async def _reserve_once(
-    uow: UnitOfWork, order_id: str, lines: tuple[ReservationLine, ...], actor: str
+    deps: InventoryDeps, order_id: str, lines: tuple[ReservationLine, ...], actor: str
 ) -> Reservation:
-    now = utc_now()
-    async with uow:
+    now = deps.clock()
+    async with deps.units() as uow:
         existing = await uow.reservations.get(order_id)
         if existing is not None:
             return _as_repeat(existing)
@@ -216,19 +220,19 @@ async def _take(
     await _record(uow, movement)
 
 
-async def release_reservation(uow: UnitOfWork, order_id: str, *, actor: str) -> ReleaseOutcome:
+async def release_reservation(deps: InventoryDeps, *, order_id: str, actor: str) -> ReleaseOutcome:
     """Give the order's stock back once. 'released', or 'none' if nothing was reserved."""
     for _ in range(MAX_ATTEMPTS):
         try:
-            return await _release_once(uow, order_id, actor)
+            return await _release_once(deps, order_id, actor)
         except ReservationExists:
             continue  # its reservation committed while we fenced it: release that one
     raise ServiceUnavailable("The reservation is changing; try again")
 
 
-async def _release_once(uow: UnitOfWork, order_id: str, actor: str) -> ReleaseOutcome:
-    now = utc_now()
-    async with uow:
+async def _release_once(deps: InventoryDeps, order_id: str, actor: str) -> ReleaseOutcome:
+    now = deps.clock()
+    async with deps.units() as uow:
         reservation = await uow.reservations.get(order_id)
         if reservation is None:
             # Fence the order_id: a reserve call still on its way (a slow or retried one)
@@ -267,8 +271,8 @@ async def _give_back(
     await _record(uow, movement)
 
 
-async def get_reservation(uow: UnitOfWork, order_id: str) -> Reservation | None:
-    async with uow:
+async def get_reservation(deps: InventoryDeps, *, order_id: str) -> Reservation | None:
+    async with deps.units(readonly=True) as uow:
         return await uow.reservations.get(order_id)
 
 
@@ -280,8 +284,8 @@ async def _record(uow: UnitOfWork, movement: Movement) -> None:
 # --- following the products feed -------------------------------------------------------
 
 
-async def feed_cursor(uow: UnitOfWork, feed: str) -> int:
-    return await read_cursor(uow, feed)
+async def feed_cursor(deps: InventoryDeps, *, feed: str) -> int:
+    return await read_cursor(deps.units(readonly=True), feed)
 
 
 async def apply_product_changes(uow: UnitOfWork, batch: Batch[ProductChange]) -> int:

@@ -1,3 +1,6 @@
+"""`Annotated` dependencies: the index (what search's use cases take first, in the place
+other services' `Deps` bundle has), its followers, and the settings."""
+
 from typing import Annotated
 
 from fastapi import Depends, Request

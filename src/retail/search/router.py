@@ -59,7 +59,7 @@ async def search_products(
         offset=(page - 1) * limit if page else offset,
     )
     try:
-        return Response(await service.search(index, query), media_type="application/json")
+        return Response(await service.search(index, query=query), media_type="application/json")
     except InvalidQuery as exc:
         raise InvalidSearchQuery(str(exc)) from None
 
@@ -74,7 +74,7 @@ async def suggest(
     limit: Annotated[int, Query(ge=1, le=20)] = 8,
 ) -> list[str]:
     try:
-        return await service.suggest(index, _text(q, settings), limit)
+        return await service.suggest(index, prefix=_text(q, settings), limit=limit)
     except InvalidQuery as exc:
         raise InvalidSearchQuery(str(exc)) from None
 
@@ -84,4 +84,4 @@ async def reindex(
     _caller: InternalCaller, index: IndexDep, following: FollowingDep
 ) -> ReindexResult:
     """Rebuild this instance's index from scratch from the feeds (`retail reindex`)."""
-    return await service.rebuild_index(index, following)
+    return await service.rebuild_index(index, following=following)

@@ -1,4 +1,7 @@
-"""Use cases: keep the index in step with the feeds, answer queries, and rebuild it.
+"""Use cases: keep the index in step with the feeds, answer queries, and rebuild it. The index
+plays the unit of work's part: a use case takes it first, everything else by keyword
+(`search(index, *, query)`). The feed appliers (`apply_*_events`) are not use cases: they
+keep the `(index, events, guard)` shape `IndexTarget` calls them with.
 
 The index is synchronous (it is an embedded engine). A call that can take milliseconds (a
 write, a search not answered since the last commit) goes through a worker thread so the
@@ -41,7 +44,7 @@ async def _off_loop(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await to_thread.run_sync(partial(func, *args, **kwargs))
 
 
-async def load_cursor(index: Index, feed: str) -> int:
+async def load_cursor(index: Index, *, feed: str) -> int:
     value = index.get_meta(cursor_key(feed))  # a dict look-up: no worker thread
     return int(value) if value else 0
 
@@ -169,7 +172,7 @@ async def apply_inventory_events(
 INLINE_QUERY_CHARS = 64
 
 
-async def search(index: Index, query: SearchQuery) -> bytes:
+async def search(index: Index, *, query: SearchQuery) -> bytes:
     """The JSON array of the hits, best first."""
     cached = index.cached_json(query)
     if cached is not None:
@@ -179,7 +182,7 @@ async def search(index: Index, query: SearchQuery) -> bytes:
     return await _off_loop(index.search_json, query)
 
 
-async def suggest(index: Index, prefix: str, limit: int) -> list[str]:
+async def suggest(index: Index, *, prefix: str, limit: int) -> list[str]:
     return await _off_loop(index.suggest, prefix, limit)
 
 
@@ -187,7 +190,7 @@ async def count(index: Index) -> int:
     return await _off_loop(index.count)
 
 
-async def rebuild(index: Index, followers: Sequence[FeedFollower]) -> int:
+async def rebuild(index: Index, *, followers: Sequence[FeedFollower]) -> int:
     """Start over from the first event of every feed; returns the events read. Searches
     meanwhile see the index filling up. No follower may run meanwhile (`Following`)."""
     await _off_loop(index.clear)
@@ -231,7 +234,7 @@ class Following:
             self._rebuilds += 1
             await self.stop()
             try:
-                return await rebuild(index, self.followers)
+                return await rebuild(index, followers=self.followers)
             finally:
                 if running:
                     self.start()
@@ -255,7 +258,7 @@ class IndexTarget:
     following: Following
 
     async def load_cursor(self) -> int:
-        return await load_cursor(self.index, self.feed)
+        return await load_cursor(self.index, feed=self.feed)
 
     async def apply(self, events: Sequence[Event]) -> None:
         await APPLIERS[self.feed](self.index, events, self.following.guard())
@@ -264,7 +267,7 @@ class IndexTarget:
 # --- rebuilding (`POST /internal/reindex`, `retail reindex`) -----------------------------
 
 
-async def rebuild_index(index: Index, following: Following) -> ReindexResult:
+async def rebuild_index(index: Index, *, following: Following) -> ReindexResult:
     applied = await following.rebuild(index)
     return ReindexResult(events_applied=applied, products_indexed=await count(index))
 
@@ -300,6 +303,6 @@ async def reindex_stopped(open_index: OpenIndex, *, directories: Sequence[Path])
     done: list[Reindexed] = []
     for directory in directories:
         async with open_index(directory) as (index, following):
-            result = await rebuild_index(index, following)
+            result = await rebuild_index(index, following=following)
         done.append(Reindexed(str(directory), result))
     return done
