@@ -27,6 +27,7 @@ from retail.products.domain import (
     StockLevel,
 )
 from retail.products.exceptions import SkuTaken
+from retail.products.ports import ProductsDeps
 from tests.products.conftest import Processes
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -363,9 +364,9 @@ async def test_hand_over_writes_the_stock_into_the_outbox(processes: Processes) 
         await uow.stock.product_created(made, 4)
         await uow.stock.product_updated(made, 6)
         await uow.stock.product_updated(made)
-        assert await service.read_events(processes.two(readonly=True), 0, 10) == []
+        assert await service.read_events(over(processes.two), after=0, limit=10) == []
         await uow.commit()
-    created, set_, plain = await service.read_events(processes.two(readonly=True), 0, 10)
+    created, set_, plain = await service.read_events(over(processes.two), after=0, limit=10)
     assert created.seq < set_.seq < plain.seq
     assert (created.type, created.key, created.data["initial_stock"]) == (
         "product.created",
@@ -380,13 +381,11 @@ async def test_hand_over_writes_the_stock_into_the_outbox(processes: Processes) 
 
 async def test_a_use_case_answers_what_is_read_back(processes: Processes) -> None:
     draft = ProductDraft("Boot", 1999, 2000, add_ons=(AddOn("Laces", 250),), stock=3)
-    made = await service.create_product(processes.one(), NoCategories(), draft)
+    made = await service.create_product(over(processes.one), draft=draft)
     changes = {"title": "Trail boot", "combos": (Combo("other", 1),)}
-    updated = await service.update_product(
-        processes.one(), NoCategories(), made.id, changes, images=NoImages()
-    )
-    assert await service.get_product(processes.two(readonly=True), made.id) == updated
-    created, changed = await service.read_events(processes.two(readonly=True), 0, 10)
+    updated = await service.update_product(over(processes.one), product_id=made.id, changes=changes)
+    assert await service.get_product(over(processes.two), product_id=made.id) == updated
+    created, changed = await service.read_events(over(processes.two), after=0, limit=10)
     assert created.data == {**made.as_event_data(), "initial_stock": 3}
     assert changed.data == updated.as_event_data()
 
@@ -408,6 +407,11 @@ class NoImages:
 
     async def delete(self, key: str) -> None:
         raise AssertionError("no image is removed here")
+
+
+def over(units: Units) -> ProductsDeps:
+    """The use cases' bundle over one process's units of work, with no peers to ask."""
+    return ProductsDeps(units=units, categories=NoCategories(), images=NoImages())
 
 
 # --- the feed use cases, raced ------------------------------------------------------------
@@ -441,7 +445,7 @@ async def test_a_deleted_category_is_cleared_once_by_two_processes(processes: Pr
         feeds.apply_category_changes(one(), batch), feeds.apply_category_changes(two(), batch)
     )
     assert sorted(applied) == [0, 2]
-    events = await service.read_events(two(readonly=True), 0, 100)
+    events = await service.read_events(over(two), after=0, limit=100)
     assert sorted(e.key for e in events) == sorted(p.id for p in hats)
     assert all(e.type == "product.updated" and e.data["category_id"] is None for e in events)
     assert await page(two, category_id="hats") == []
@@ -453,12 +457,12 @@ async def test_a_deleted_category_is_cleared_once_by_two_processes(processes: Pr
 async def test_racing_writers_get_seqs_in_commit_order(processes: Processes) -> None:
     async def create(units: Units, n: int) -> Product:
         draft = ProductDraft(f"P{n}", 100 + n, 0, stock=n)
-        return await service.create_product(units(), NoCategories(), draft)
+        return await service.create_product(over(units), draft=draft)
 
     made = await asyncio.gather(
         *(create(processes.one if n % 2 else processes.two, n) for n in range(20))
     )
-    events = await service.read_events(processes.one(readonly=True), 0, 100)
+    events = await service.read_events(over(processes.one), after=0, limit=100)
     assert [e.seq for e in events] == list(range(1, 21))
     assert {e.key for e in events} == {p.id for p in made}
     listed = await page(processes.two, limit=100, sort=ProductSort.PRICE_ASC)

@@ -24,6 +24,7 @@ from retail.products.exceptions import (
     UnknownCategory,
     UnsupportedImage,
 )
+from retail.products.ports import ProductsDeps
 from tests.products.fakes import FakeCategories, FakeImageStore, FakeUnitOfWork, State
 from tests.products.pictures import image_bytes, png_declaring
 
@@ -41,6 +42,19 @@ def categories() -> FakeCategories:
     return FakeCategories("shoes", "hats")
 
 
+def over(
+    uow: FakeUnitOfWork,
+    categories: FakeCategories | None = None,
+    images: FakeImageStore = NO_IMAGES,
+) -> ProductsDeps:
+    """The use cases' bundle over one fake database: every unit of work it opens is `uow`."""
+
+    def units(*, readonly: bool = False) -> FakeUnitOfWork:
+        return uow
+
+    return ProductsDeps(units=units, categories=categories or FakeCategories(), images=images)
+
+
 def draft(**fields: object) -> ProductDraft:
     values: dict[str, object] = {"title": "Boot", "price_cents": 1999, "tax_bp": 725, **fields}
     return ProductDraft(**values)  # type: ignore[arg-type]
@@ -54,7 +68,8 @@ async def test_create_hands_the_initial_stock_over_in_its_event(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     made = await service.create_product(
-        uow, categories, draft(category_id="shoes", stock=7, add_ons=(AddOn("Wrap", 150),))
+        over(uow, categories),
+        draft=draft(category_id="shoes", stock=7, add_ons=(AddOn("Wrap", 150),)),
     )
     assert made.stock == 7
     assert uow.state.products[made.id].category_id == "shoes"
@@ -70,7 +85,7 @@ async def test_create_refuses_an_unknown_category_and_writes_nothing(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     with pytest.raises(UnknownCategory):
-        await service.create_product(uow, categories, draft(category_id="nope"))
+        await service.create_product(over(uow, categories), draft=draft(category_id="nope"))
     assert uow.state.products == {}
     assert uow.state.events.events == []
 
@@ -80,9 +95,10 @@ async def test_create_without_categories_service_is_unavailable(
 ) -> None:
     categories.down = True
     with pytest.raises(ServiceUnavailable):
-        await service.create_product(uow, categories, draft(category_id="shoes"))
+        await service.create_product(over(uow, categories), draft=draft(category_id="shoes"))
     assert uow.state.products == {}
-    made = await service.create_product(uow, categories, draft())  # no category: no call
+    # No category: no call.
+    made = await service.create_product(over(uow, categories), draft=draft())
     assert made.category_id is None
 
 
@@ -91,18 +107,20 @@ async def test_a_category_the_feed_deleted_is_refused_even_if_categories_said_ye
 ) -> None:
     uow.state.deleted_categories.add("shoes")
     with pytest.raises(UnknownCategory):
-        await service.create_product(uow, categories, draft(category_id="shoes"))
+        await service.create_product(over(uow, categories), draft=draft(category_id="shoes"))
     assert uow.state.products == {}
 
 
 async def test_update_sets_stock_through_the_hand_over_only_when_given(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft(stock=1))
+    made = await service.create_product(over(uow, categories), draft=draft(stock=1))
     await service.update_product(
-        uow, categories, made.id, {"title": "Shoe", "stock": 9}, images=NO_IMAGES
+        over(uow, categories, NO_IMAGES), product_id=made.id, changes={"title": "Shoe", "stock": 9}
     )
-    await service.update_product(uow, categories, made.id, {"price_cents": 2500}, images=NO_IMAGES)
+    await service.update_product(
+        over(uow, categories, NO_IMAGES), product_id=made.id, changes={"price_cents": 2500}
+    )
     _created, with_stock, without_stock = uow.state.events.events
     assert with_stock.type == without_stock.type == "product.updated"
     assert with_stock.data["stock_set"] == 9
@@ -115,10 +133,10 @@ async def test_update_sets_stock_through_the_hand_over_only_when_given(
 async def test_update_may_clear_the_category_without_asking_categories(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft(category_id="hats"))
+    made = await service.create_product(over(uow, categories), draft=draft(category_id="hats"))
     categories.asked.clear()
     updated = await service.update_product(
-        uow, categories, made.id, {"category_id": None}, images=NO_IMAGES
+        over(uow, categories, NO_IMAGES), product_id=made.id, changes={"category_id": None}
     )
     assert updated.category_id is None
     assert categories.asked == []
@@ -127,14 +145,16 @@ async def test_update_may_clear_the_category_without_asking_categories(
 async def test_keeping_the_category_needs_no_categories_service(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft(category_id="hats"))
+    made = await service.create_product(over(uow, categories), draft=draft(category_id="hats"))
     categories.down = True
     same = {"title": "Cap", "category_id": "hats"}
-    updated = await service.update_product(uow, categories, made.id, same, images=NO_IMAGES)
+    updated = await service.update_product(
+        over(uow, categories, NO_IMAGES), product_id=made.id, changes=same
+    )
     assert updated.title == "Cap"
     with pytest.raises(ServiceUnavailable):
         await service.update_product(
-            uow, categories, made.id, {"category_id": "shoes"}, images=NO_IMAGES
+            over(uow, categories, NO_IMAGES), product_id=made.id, changes={"category_id": "shoes"}
         )
     assert uow.state.products[made.id].category_id == "hats"
 
@@ -143,10 +163,12 @@ async def test_update_of_an_unknown_product_is_not_found(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     with pytest.raises(ProductNotFound):
-        await service.update_product(uow, categories, "ghost", {"title": "x"}, images=NO_IMAGES)
+        await service.update_product(
+            over(uow, categories, NO_IMAGES), product_id="ghost", changes={"title": "x"}
+        )
     with pytest.raises(ProductNotFound):
         await service.update_product(
-            uow, categories, "ghost", {"category_id": "hats"}, images=NO_IMAGES
+            over(uow, categories, NO_IMAGES), product_id="ghost", changes={"category_id": "hats"}
         )
     assert categories.asked == []
     assert uow.state.events.events == []
@@ -155,10 +177,12 @@ async def test_update_of_an_unknown_product_is_not_found(
 async def test_update_refuses_a_combo_of_the_product_itself(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft())
+    made = await service.create_product(over(uow, categories), draft=draft())
     with pytest.raises(ValidationFailed):
         await service.update_product(
-            uow, categories, made.id, {"combos": (Combo(made.id, 1),)}, images=NO_IMAGES
+            over(uow, categories, NO_IMAGES),
+            product_id=made.id,
+            changes={"combos": (Combo(made.id, 1),)},
         )
     assert event_types(uow.state) == ["product.created"]
 
@@ -167,34 +191,36 @@ async def test_delete_records_the_event_and_removes_the_image(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     store = FakeImageStore()
-    made = await service.create_product(uow, categories, draft())
+    made = await service.create_product(over(uow, categories), draft=draft())
     with_image = await images.upload_image(
-        uow, store, made.id, image_bytes("PNG"), max_pixels=MAX_PIXELS
+        over(uow, images=store), product_id=made.id, data=image_bytes("PNG"), max_pixels=MAX_PIXELS
     )
     assert with_image.image_key in store.objects
-    await service.delete_product(uow, store, made.id)
+    await service.delete_product(over(uow, images=store), product_id=made.id)
     assert store.objects == {}
     assert uow.state.products == {}
     assert uow.state.events.events[-1].type == "product.deleted"
     assert uow.state.events.events[-1].data == {"id": made.id}
     with pytest.raises(ProductNotFound):
-        await service.delete_product(uow, store, made.id)
+        await service.delete_product(over(uow, images=store), product_id=made.id)
 
 
 async def test_lookup_keeps_the_order_asked_and_skips_missing(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    a = await service.create_product(uow, categories, draft(title="A"))
-    b = await service.create_product(uow, categories, draft(title="B"))
-    found = await service.lookup_products(uow, [b.id, "ghost", a.id, b.id])
+    a = await service.create_product(over(uow, categories), draft=draft(title="A"))
+    b = await service.create_product(over(uow, categories), draft=draft(title="B"))
+    found = await service.lookup_products(over(uow), product_ids=[b.id, "ghost", a.id, b.id])
     assert [p.id for p in found] == [b.id, a.id]
 
 
 async def test_list_filters_and_sorts(uow: FakeUnitOfWork, categories: FakeCategories) -> None:
     for cents in (500, 100, 300):
-        await service.create_product(uow, categories, draft(price_cents=cents, category_id="hats"))
+        await service.create_product(
+            over(uow, categories), draft=draft(price_cents=cents, category_id="hats")
+        )
     query = ProductQuery(sort=ProductSort.PRICE_ASC, min_price_cents=200, category_id="hats")
-    page = await service.list_products(uow, query)
+    page = await service.list_products(over(uow), query=query)
     assert [p.price_cents for p in page.items] == [300, 500]
     assert page.total == 2
 
@@ -205,7 +231,7 @@ async def test_list_filters_and_sorts(uow: FakeUnitOfWork, categories: FakeCateg
 async def test_stock_levels_apply_once_and_move_the_cursor(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft(stock=5))
+    made = await service.create_product(over(uow, categories), draft=draft(stock=5))
     batch = [(1, StockLevel(made.id, 4)), (2, None), (3, StockLevel("gone", 1))]
     assert await feeds.apply_stock_levels(uow, batch) == 3
     assert uow.state.products[made.id].stock == 4
@@ -219,7 +245,7 @@ async def test_stock_levels_apply_once_and_move_the_cursor(
 async def test_stock_levels_write_no_product_events(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    made = await service.create_product(uow, categories, draft())
+    made = await service.create_product(over(uow, categories), draft=draft())
     await feeds.apply_stock_levels(uow, [(1, StockLevel(made.id, 4))])
     assert event_types(uow.state) == ["product.created"]
 
@@ -227,9 +253,11 @@ async def test_stock_levels_write_no_product_events(
 async def test_category_deletion_clears_products_with_events(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
-    in_hats = [await service.create_product(uow, categories, draft(category_id="hats"))]
-    in_hats.append(await service.create_product(uow, categories, draft(category_id="hats")))
-    other = await service.create_product(uow, categories, draft(category_id="shoes"))
+    in_hats = [await service.create_product(over(uow, categories), draft=draft(category_id="hats"))]
+    in_hats.append(
+        await service.create_product(over(uow, categories), draft=draft(category_id="hats"))
+    )
+    other = await service.create_product(over(uow, categories), draft=draft(category_id="shoes"))
     assert await feeds.apply_category_changes(uow, [(1, None), (2, CategoryDeleted("hats"))]) == 2
     assert all(uow.state.products[p.id].category_id is None for p in in_hats)
     assert uow.state.products[other.id].category_id == "shoes"
@@ -265,9 +293,13 @@ async def test_replacing_an_image_removes_the_old_one_after_commit(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     store = FakeImageStore()
-    made = await service.create_product(uow, categories, draft())
-    first = await images.upload_image(uow, store, made.id, image_bytes("PNG"), max_pixels=10**6)
-    second = await images.upload_image(uow, store, made.id, image_bytes("PNG"), max_pixels=10**6)
+    made = await service.create_product(over(uow, categories), draft=draft())
+    first = await images.upload_image(
+        over(uow, images=store), product_id=made.id, data=image_bytes("PNG"), max_pixels=10**6
+    )
+    second = await images.upload_image(
+        over(uow, images=store), product_id=made.id, data=image_bytes("PNG"), max_pixels=10**6
+    )
     assert first.image_key != second.image_key  # never reused, even for the same bytes
     assert list(store.objects) == [second.image_key]
     assert second.image_url == f"https://img.test/{second.image_key}"
@@ -278,11 +310,15 @@ async def test_a_failed_commit_leaves_no_orphan_and_no_change(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:
     store = FakeImageStore()
-    made = await service.create_product(uow, categories, draft())
-    first = await images.upload_image(uow, store, made.id, image_bytes("GIF"), max_pixels=10**6)
+    made = await service.create_product(over(uow, categories), draft=draft())
+    first = await images.upload_image(
+        over(uow, images=store), product_id=made.id, data=image_bytes("GIF"), max_pixels=10**6
+    )
     uow.state.fail_commit = True
     with pytest.raises(RuntimeError):
-        await images.upload_image(uow, store, made.id, image_bytes("JPEG"), max_pixels=10**6)
+        await images.upload_image(
+            over(uow, images=store), product_id=made.id, data=image_bytes("JPEG"), max_pixels=10**6
+        )
     assert list(store.objects) == [first.image_key]
     assert uow.state.products[made.id].image_key == first.image_key
 
@@ -292,7 +328,9 @@ async def test_an_image_for_a_product_deleted_meanwhile_is_discarded(
 ) -> None:
     store = FakeImageStore()
     with pytest.raises(ProductNotFound):
-        await images.upload_image(uow, store, "ghost", image_bytes("PNG"), max_pixels=10**6)
+        await images.upload_image(
+            over(uow, images=store), product_id="ghost", data=image_bytes("PNG"), max_pixels=10**6
+        )
     assert store.objects == {}
 
 
@@ -304,9 +342,11 @@ async def test_refused_images_store_nothing(
     uow: FakeUnitOfWork, categories: FakeCategories, data: bytes, error: type[Exception]
 ) -> None:
     store = FakeImageStore()
-    made = await service.create_product(uow, categories, draft())
+    made = await service.create_product(over(uow, categories), draft=draft())
     with pytest.raises(error):
-        await images.upload_image(uow, store, made.id, data, max_pixels=MAX_PIXELS)
+        await images.upload_image(
+            over(uow, images=store), product_id=made.id, data=data, max_pixels=MAX_PIXELS
+        )
     assert store.objects == {}
     assert event_types(uow.state) == ["product.created"]
 
@@ -315,12 +355,14 @@ async def test_a_failing_delete_of_an_old_image_is_logged_not_raised(
     uow: FakeUnitOfWork, categories: FakeCategories, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = FakeImageStore()
-    made = await service.create_product(uow, categories, draft())
-    await images.upload_image(uow, store, made.id, image_bytes("PNG"), max_pixels=10**6)
+    made = await service.create_product(over(uow, categories), draft=draft())
+    await images.upload_image(
+        over(uow, images=store), product_id=made.id, data=image_bytes("PNG"), max_pixels=10**6
+    )
     store.fail_deletes = True
     with caplog.at_level(logging.WARNING, logger="retail.products.images"):
         updated = await images.upload_image(
-            uow, store, made.id, image_bytes("WEBP"), max_pixels=10**6
+            over(uow, images=store), product_id=made.id, data=image_bytes("WEBP"), max_pixels=10**6
         )
     assert uow.state.products[made.id].image_key == updated.image_key
     assert "could not delete image" in caplog.text

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from retail.kernel.clock import utc_now
 from retail.products.domain import (
     BulkItem,
     BulkOutcome,
@@ -35,7 +34,7 @@ from retail.products.domain import (
     Written,
 )
 from retail.products.images import discard_image
-from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
+from retail.products.ports import CategoryDirectory, ProductsDeps, UnitOfWork
 
 ROLLED_BACK = ItemError("", "not stored: another item of this atomic request failed", "atomic")
 _ID_LENGTH = 36  # a product id (UUID): what a product without a sku is exported under
@@ -61,11 +60,9 @@ class Decision:
 
 
 async def upsert_products(
-    uow: UnitOfWork,
-    directory: CategoryDirectory,
-    items: Sequence[BulkItem | InvalidItem],
+    deps: ProductsDeps,
     *,
-    images: ImageStore,
+    items: Sequence[BulkItem | InvalidItem],
     atomic: bool = False,
     create_categories: bool = False,
     bearer: str = "",
@@ -78,23 +75,22 @@ async def upsert_products(
     valid = [i for i in valid if i.index not in failed]
     if atomic and failed:
         return _all_failed(items, failed)
-    known = await _categories(directory, valid)
+    known = await _categories(deps.categories, valid)
     missing = _missing_names(valid, known)
     if missing and create_categories:
         # Decided with the names as if they existed: only then is a category worth creating.
-        async with uow:
-            trial = await _decide_all(uow, valid, _assuming(known, missing), utc_now())
+        async with deps.units(readonly=True) as uow:
+            trial = await _decide_all(uow, valid, _assuming(known, missing), deps.clock())
         storable = [i for i in valid if trial[i.index].outcome.status != "failed"]
         if atomic and len(storable) < len(valid):
             return _all_failed(items, failed | _failures(trial))
         for name in _missing_names(storable, known):
-            known.add(await directory.create(name, bearer=bearer))
-    return await _store(uow, images, items, valid, known, failed, atomic=atomic)
+            known.add(await deps.categories.create(name, bearer=bearer))
+    return await _store(deps, items, valid, known, failed, atomic=atomic)
 
 
 async def _store(
-    uow: UnitOfWork,
-    images: ImageStore,
+    deps: ProductsDeps,
     items: Sequence[BulkItem | InvalidItem],
     valid: Sequence[BulkItem],
     known: Categories,
@@ -102,8 +98,9 @@ async def _store(
     *,
     atomic: bool,
 ) -> BulkResult:
-    async with uow:  # decided again inside the transaction that writes: nothing moves meanwhile
-        decisions = await _decide_all(uow, valid, known, utc_now())
+    # Decided again inside the transaction that writes: nothing moves meanwhile.
+    async with deps.units() as uow:
+        decisions = await _decide_all(uow, valid, known, deps.clock())
         failed |= _failures(decisions)
         if atomic and failed:
             return _all_failed(items, failed)
@@ -114,7 +111,7 @@ async def _store(
         await uow.commit()
     for decision in decisions.values():
         if decision.discard:
-            await discard_image(images, decision.discard)
+            await discard_image(deps.images, decision.discard)
     outcomes = {**{i: d.outcome for i, d in decisions.items()}, **failed}
     return BulkResult(tuple(outcomes[i.index] for i in items))
 

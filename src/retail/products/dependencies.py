@@ -1,7 +1,7 @@
-"""`Annotated` dependencies: units of work, the peers and stores from app state, loading a
-product by id (404 if absent), and the list query. The unit of work is of whichever back
-end the kernel opened. All are async: FastAPI runs a plain `def` dependency in its thread
-pool."""
+"""`Annotated` dependencies: the use cases' `ProductsDeps` (whose units of work are of
+whichever back end the kernel opened), the settings and the local image files, loading a
+product by id (404 if absent), and the list query. All are async: FastAPI runs a plain `def`
+dependency in its thread pool."""
 
 from __future__ import annotations
 
@@ -15,19 +15,18 @@ from retail.kernel.events import Event, EventReader
 from retail.kernel.money import PriceFilter, to_cents
 from retail.kernel.pagination import Pagination
 from retail.kernel.security import Credentials, Tokens, admin_principal, current_principal
-from retail.kernel.storage import UnitOfWorkFactory, read_only_unit_of_work, unit_of_work
+from retail.kernel.storage import service_deps
 from retail.products import service
 from retail.products.adapters.images import LocalImageStore
 from retail.products.config import ProductsSettings
 from retail.products.domain import Product, ProductQuery
 from retail.products.exceptions import ProductNotFound
-from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
+from retail.products.ports import ProductsDeps
+from retail.products.ports import Units as Units  # where the tests look for it
 from retail.products.schemas import invalid_query, sort_of
 
-Units = UnitOfWorkFactory[UnitOfWork]
-
-UoW = Annotated[UnitOfWork, Depends(unit_of_work)]
-ReadUoW = Annotated[UnitOfWork, Depends(read_only_unit_of_work)]
+# Built once in the lifespan; the use cases open their own units of work from it.
+Deps = Annotated[ProductsDeps, Depends(service_deps)]
 
 
 async def settings_of(request: Request) -> ProductsSettings:
@@ -38,29 +37,13 @@ async def settings_of(request: Request) -> ProductsSettings:
 AppSettings = Annotated[ProductsSettings, Depends(settings_of)]
 
 
-async def category_directory(request: Request) -> CategoryDirectory:
-    directory: CategoryDirectory = request.app.state.categories
-    return directory
-
-
-Categories = Annotated[CategoryDirectory, Depends(category_directory)]
-
-
-async def local_images(request: Request, settings: AppSettings) -> LocalImageStore:
-    # Without PUBLIC_BASE_URL, image URLs are relative (/media/products/...): never built
-    # from the request's Host header, which any client can write.
-    return LocalImageStore(request.app.state.media_root, settings.public_base_url or "")
+async def local_images(request: Request) -> LocalImageStore:
+    """The image files this process serves (built in the lifespan)."""
+    local: LocalImageStore = request.app.state.local_images
+    return local
 
 
 LocalImages = Annotated[LocalImageStore, Depends(local_images)]
-
-
-async def image_store(request: Request, local: LocalImages) -> ImageStore:
-    remote: ImageStore | None = request.app.state.remote_images
-    return remote or local
-
-
-Images = Annotated[ImageStore, Depends(image_store)]
 
 
 async def image_limiter(request: Request) -> CapacityLimiter:
@@ -71,9 +54,9 @@ async def image_limiter(request: Request) -> CapacityLimiter:
 ImageLimiter = Annotated[CapacityLimiter, Depends(image_limiter)]
 
 
-async def valid_product(product_id: str, uow: ReadUoW) -> Product:
+async def valid_product(product_id: str, deps: Deps) -> Product:
     """The product, active or not: for admins' routes."""
-    return await service.get_product(uow, product_id)
+    return await service.get_product(deps, product_id=product_id)
 
 
 ExistingProduct = Annotated[Product, Depends(valid_product)]
@@ -92,10 +75,10 @@ async def is_admin(credentials: Credentials, tokens: Tokens) -> bool:
 
 
 async def visible_product(
-    product_id: str, uow: ReadUoW, credentials: Credentials, tokens: Tokens
+    product_id: str, deps: Deps, credentials: Credentials, tokens: Tokens
 ) -> Product:
     """The product if the caller may see it: an inactive one is a 404 but to admins."""
-    product = await service.get_product(uow, product_id)
+    product = await service.get_product(deps, product_id=product_id)
     if not product.is_active and not await is_admin(credentials, tokens):
         raise ProductNotFound()
     return product
@@ -154,17 +137,8 @@ async def product_query(
 ListQuery = Annotated[ProductQuery, Depends(product_query)]
 
 
-async def units_of(request: Request) -> Units:
-    """The unit-of-work factory, for a use case that opens several (the export's pages)."""
-    units: Units = request.app.state.unit_of_work
-    return units
-
-
-UnitsFactory = Annotated[Units, Depends(units_of)]
-
-
-async def event_reader(uow: ReadUoW) -> EventReader:
+async def event_reader(deps: Deps) -> EventReader:
     async def read(after: int, limit: int) -> list[Event]:
-        return await service.read_events(uow, after, limit)
+        return await service.read_events(deps, after=after, limit=limit)
 
     return read

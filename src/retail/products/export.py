@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 from retail.products.domain import Product
-from retail.products.ports import CategoryDirectory, UnitOfWork
+from retail.products.ports import ProductsDeps
 
 COLUMNS = (
     "sku",
@@ -55,20 +55,18 @@ def _csv(rows: Sequence[Sequence[str]]) -> bytes:
     return buffer.getvalue().encode()
 
 
-async def category_names(directory: CategoryDirectory) -> dict[str, str]:
+async def category_names(deps: ProductsDeps) -> dict[str, str]:
     """Asked before the answer starts: a categories service that is down is then a 503,
     not a CSV cut short."""
-    return {category.id: category.name for category in await directory.all()}
+    return {category.id: category.name for category in await deps.categories.all()}
 
 
-async def export_csv(
-    units: Callable[..., UnitOfWork], names: dict[str, str]
-) -> AsyncIterator[bytes]:
+async def export_csv(deps: ProductsDeps, *, names: dict[str, str]) -> AsyncIterator[bytes]:
     """The header, then the catalogue a page at a time (inactive products included)."""
     yield _csv([COLUMNS])
     after: str | None = None
     while True:
-        async with units(readonly=True) as uow:
+        async with deps.units(readonly=True) as uow:
             page = await uow.products.after_id(after, PAGE)
         if not page:
             return

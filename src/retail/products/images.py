@@ -16,10 +16,9 @@ from functools import partial
 
 from anyio import CapacityLimiter, to_thread
 
-from retail.kernel.clock import utc_now
 from retail.products.domain import CleanImage, Product
 from retail.products.exceptions import ProductNotFound
-from retail.products.ports import ImageStore, UnitOfWork
+from retail.products.ports import ImageStore, ProductsDeps
 
 logger = logging.getLogger("retail.products.images")
 
@@ -29,11 +28,10 @@ def image_key(product_id: str, image: CleanImage) -> str:
 
 
 async def upload_image(
-    uow: UnitOfWork,
-    images: ImageStore,
+    deps: ProductsDeps,
+    *,
     product_id: str,
     data: bytes,
-    *,
     max_pixels: int,
     limiter: CapacityLimiter | None = None,
 ) -> Product:
@@ -44,26 +42,26 @@ async def upload_image(
     sanitize = partial(sanitize_image, data, max_pixels=max_pixels)
     clean = await to_thread.run_sync(sanitize, limiter=limiter)
     key = image_key(product_id, clean)
-    url = await images.save(key, clean.data, clean.content_type)
+    url = await deps.images.save(key, clean.data, clean.content_type)
     try:
-        product, replaced = await _attach_image(uow, product_id, key, url)
+        product, replaced = await _attach_image(deps, product_id, key, url)
     except Exception:
-        await discard_image(images, key)
+        await discard_image(deps.images, key)
         raise
     if replaced:
-        await discard_image(images, replaced)
+        await discard_image(deps.images, replaced)
     return product
 
 
 async def _attach_image(
-    uow: UnitOfWork, product_id: str, key: str, url: str
+    deps: ProductsDeps, product_id: str, key: str, url: str
 ) -> tuple[Product, str | None]:
     """Point the product at the new image; returns it and the key of the image replaced."""
-    async with uow:
+    async with deps.units() as uow:
         current = await uow.products.get(product_id)
         if current is None:
             raise ProductNotFound()
-        updated = replace(current, image_url=url, image_key=key, updated_at=utc_now())
+        updated = replace(current, image_url=url, image_key=key, updated_at=deps.clock())
         await uow.products.update(updated)
         await uow.stock.product_updated(updated)
         await uow.commit()

@@ -17,12 +17,12 @@ from retail.kernel.http import ServiceClient
 from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 from retail.products import feeds
-from retail.products.adapters.images import S3ImageStore, s3_image_store
+from retail.products.adapters.images import LocalImageStore, S3ImageStore, s3_image_store
 from retail.products.adapters.sql import ProductsUnitOfWork
 from retail.products.clients import CategoriesDirectory, category_changes, peer, stock_levels
 from retail.products.config import ProductsSettings
-from retail.products.dependencies import Units, event_reader
-from retail.products.ports import UnitOfWork
+from retail.products.dependencies import event_reader
+from retail.products.ports import ProductsDeps, UnitOfWork, Units
 from retail.products.router import internal_router, media_router, router
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -52,13 +52,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.media_root = settings.media_dir() / "products"
+        # Without PUBLIC_BASE_URL, image URLs are relative (/media/products/...): never built
+        # from the request's Host header, which any client can write.
+        app.state.local_images = LocalImageStore(
+            app.state.media_root, settings.public_base_url or ""
+        )
         app.state.image_limiter = CapacityLimiter(settings.image_workers)
-        app.state.remote_images = _remote_images(settings)
-        if app.state.remote_images is not None:
-            app.state.readiness["images"] = app.state.remote_images.ping
+        remote_images = _remote_images(settings)
+        if remote_images is not None:
+            app.state.readiness["images"] = remote_images.ping
         categories = peer(settings, "categories", app.state.tokens, transports)
         inventory = peer(settings, "inventory", app.state.tokens, transports)
-        app.state.categories = CategoriesDirectory(categories)
+        app.state.deps = ProductsDeps(
+            units=app.state.unit_of_work,
+            categories=CategoriesDirectory(categories),
+            images=remote_images or app.state.local_images,
+        )
         app.state.followers = _followers(settings, app.state.unit_of_work, categories, inventory)
         running: AbstractAsyncContextManager[None] = (
             following(*app.state.followers.values()) if settings.follow_feeds else nullcontext()

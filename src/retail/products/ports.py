@@ -1,13 +1,16 @@
-"""What the use cases need from the outside; adapters (and the tests' fakes) implement it."""
+"""What the use cases need from the outside; adapters (and the tests' fakes) implement it.
+`ProductsDeps` is the bundle every use case takes first."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from retail.kernel.clock import utc_now
 from retail.kernel.events import EventLog, FeedCursors
-from retail.kernel.storage import Transaction
+from retail.kernel.storage import Transaction, UnitOfWorkFactory
 from retail.products.domain import (
     CategoryRef,
     Product,
@@ -116,3 +119,17 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+
+Units = UnitOfWorkFactory[UnitOfWork]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductsDeps:
+    """What the use cases work with: the first argument of every one of them. Built once, in
+    the lifespan; a use case opens a unit of work per transaction from `units`."""
+
+    units: Units
+    categories: CategoryDirectory
+    images: ImageStore
+    clock: Callable[[], datetime] = utc_now

@@ -17,19 +17,15 @@ from retail.products import bulk, export, images, service
 from retail.products.adapters.images import CONTENT_TYPES, IMMUTABLE, MEDIA_PATH
 from retail.products.dependencies import (
     AppSettings,
-    Categories,
+    Deps,
     ExistingProduct,
     ImageLimiter,
-    Images,
     ListQuery,
     LocalImages,
-    ReadUoW,
-    UnitsFactory,
-    UoW,
     VisibleProduct,
 )
 from retail.products.exceptions import ImageTooLarge
-from retail.products.ports import UnitOfWork
+from retail.products.ports import ProductsDeps
 from retail.products.schemas import (
     BulkRequest,
     BulkResponse,
@@ -78,10 +74,10 @@ _BULK_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("", response_model=ProductList)
 async def list_products(
-    query: ListQuery, paging: Pagination, uow: ReadUoW, response: Response
+    query: ListQuery, paging: Pagination, deps: Deps, response: Response
 ) -> ProductList:
     """Active products only, unless an admin asks for `include_inactive=true`."""
-    found = await service.list_products(uow, query)
+    found = await service.list_products(deps, query=query)
     if query.include_inactive:
         _private(response)
     return ProductList(
@@ -105,17 +101,16 @@ async def list_products(
 )
 async def export_products(
     _admin: AdminUser,
-    units: UnitsFactory,
-    categories: Categories,
+    deps: Deps,
     _format: Annotated[
         Literal["csv"], Query(alias="format", description="csv, the only one")
     ] = "csv",
 ) -> StreamingResponse:
     """Every product, inactive ones too, in the columns `retail import` reads: export then
     import changes nothing. Streamed a page at a time."""
-    names = await export.category_names(categories)
+    names = await export.category_names(deps)
     return StreamingResponse(
-        export.export_csv(units, names),
+        export.export_csv(deps, names=names),
         media_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="products.csv"',
@@ -129,9 +124,7 @@ async def bulk_upsert(
     body: BulkRequest,
     admin: AdminUser,
     credentials: Credentials,
-    uow: UoW,
-    categories: Categories,
-    store: Images,
+    deps: Deps,
     atomic: Annotated[bool, Query(description="All items stored, or none")] = False,
     create_categories: Annotated[
         bool, Query(description="Create the categories items name that do not exist")
@@ -141,10 +134,8 @@ async def bulk_upsert(
     stored even when others fail, unless `atomic=true`."""
     items = [bulk_item(index, raw) for index, raw in enumerate(body.products)]
     result = await bulk.upsert_products(
-        uow,
-        categories,
-        items,
-        images=store,
+        deps,
+        items=items,
         atomic=atomic,
         create_categories=create_categories,
         bearer=credentials.credentials if credentials else "",
@@ -169,31 +160,27 @@ def _private(response: Response) -> None:
 
 
 @router.post("", response_model=ProductRead, status_code=status.HTTP_201_CREATED, responses=_ERRORS)
-async def create_product(
-    body: ProductCreate, uow: UoW, categories: Categories, _admin: AdminUser
-) -> ProductRead:
-    return ProductRead.of(await service.create_product(uow, categories, body.to_draft()))
+async def create_product(body: ProductCreate, deps: Deps, _admin: AdminUser) -> ProductRead:
+    return ProductRead.of(await service.create_product(deps, draft=body.to_draft()))
 
 
 @router.patch("/{product_id:product_id}", response_model=ProductRead, responses=_ERRORS)
 async def update_product(
     product_id: str,
     body: ProductUpdate,
-    uow: UoW,
-    categories: Categories,
-    store: Images,
+    deps: Deps,
     _admin: AdminUser,
 ) -> ProductRead:
     changes = body.to_changes()
-    updated = await service.update_product(uow, categories, product_id, changes, images=store)
+    updated = await service.update_product(deps, product_id=product_id, changes=changes)
     return ProductRead.of(updated)
 
 
 @router.delete(
     "/{product_id:product_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS
 )
-async def delete_product(product_id: str, uow: UoW, store: Images, _admin: AdminUser) -> None:
-    await service.delete_product(uow, store, product_id)
+async def delete_product(product_id: str, deps: Deps, _admin: AdminUser) -> None:
+    await service.delete_product(deps, product_id=product_id)
 
 
 @router.post(
@@ -210,15 +197,18 @@ async def upload_image(
     _admin: AdminUser,  # first: who may upload is decided before anything is looked up
     product: ExistingProduct,
     file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF image, up to 5 MB")],
-    uow: UoW,
-    store: Images,
+    deps: Deps,
     settings: AppSettings,
     limiter: ImageLimiter,
 ) -> ProductRead:
     """Checks the bytes (not the name or Content-Type), strips metadata, keeps the format."""
     data = await _read_at_most(file, settings.image_max_bytes)
     updated = await images.upload_image(
-        uow, store, product.id, data, max_pixels=settings.image_max_pixels, limiter=limiter
+        deps,
+        product_id=product.id,
+        data=data,
+        max_pixels=settings.image_max_pixels,
+        limiter=limiter,
     )
     return ProductRead.of(updated)
 
@@ -238,16 +228,16 @@ async def _read_at_most(file: UploadFile, limit: int) -> bytes:
 @internal_router.post(
     "/lookup",
     response_model=LookupResult,
-    # Declared: the route opens its unit of work itself, so no dependency documents it.
+    # Declared: the route reads its deps itself, so no dependency documents it.
     responses={503: {"description": DESCRIPTIONS[503]}},
 )
 async def lookup_products(
     body: LookupRequest, _caller: InternalCaller, request: Request
 ) -> Response:
-    # Every order calls this: the unit of work comes straight from app.state and the answer
-    # is serialised once (kernel/responses.py), each a per-request cost saved.
-    uow: UnitOfWork = request.app.state.unit_of_work(readonly=True)
-    found = await service.lookup_products(uow, body.ids)
+    # Every order calls this: the deps come straight from app.state and the answer is
+    # serialised once (kernel/responses.py), each a per-request cost saved.
+    deps: ProductsDeps = request.app.state.deps
+    found = await service.lookup_products(deps, product_ids=body.ids)
     return model_response(LookupResult(products=[LookupItem.of(p) for p in found]))
 
 

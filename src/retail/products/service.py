@@ -1,5 +1,6 @@
-"""Use cases of the catalogue. Each owns its transaction and records its change event in
-that transaction (outbox); a stock an admin gives travels inside that event."""
+"""Use cases of the catalogue, `(deps: ProductsDeps, *, ...)`. Each owns its transaction and
+records its change event in that transaction (outbox); a stock an admin gives travels inside
+that event."""
 
 from __future__ import annotations
 
@@ -8,52 +9,49 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from retail.kernel.clock import utc_now
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.events import Event
 from retail.products.domain import Combo, Product, ProductDraft, ProductPage, ProductQuery
 from retail.products.exceptions import ProductNotFound, UnknownCategory
 from retail.products.images import discard_image
-from retail.products.ports import CategoryDirectory, ImageStore, UnitOfWork
+from retail.products.ports import CategoryDirectory, ProductsDeps, UnitOfWork
 
 # ---- reading ---------------------------------------------------------------------------
 
 
-async def list_products(uow: UnitOfWork, query: ProductQuery) -> ProductPage:
-    async with uow:
+async def list_products(deps: ProductsDeps, *, query: ProductQuery) -> ProductPage:
+    async with deps.units(readonly=True) as uow:
         return await uow.products.page(query)
 
 
-async def get_product(uow: UnitOfWork, product_id: str) -> Product:
-    async with uow:
+async def get_product(deps: ProductsDeps, *, product_id: str) -> Product:
+    async with deps.units(readonly=True) as uow:
         product = await uow.products.get(product_id)
     if product is None:
         raise ProductNotFound()
     return product
 
 
-async def lookup_products(uow: UnitOfWork, product_ids: Sequence[str]) -> list[Product]:
+async def lookup_products(deps: ProductsDeps, *, product_ids: Sequence[str]) -> list[Product]:
     """The products that exist among `product_ids`, in the order asked, each once."""
     wanted = list(dict.fromkeys(product_ids))
-    async with uow:
+    async with deps.units(readonly=True) as uow:
         found = {p.id: p for p in await uow.products.get_many(wanted)}
     return [found[i] for i in wanted if i in found]
 
 
-async def read_events(uow: UnitOfWork, after: int, limit: int) -> list[Event]:
-    async with uow:
+async def read_events(deps: ProductsDeps, *, after: int, limit: int) -> list[Event]:
+    async with deps.units(readonly=True) as uow:
         return await uow.events.read_after(after, limit)
 
 
 # ---- writing ---------------------------------------------------------------------------
 
 
-async def create_product(
-    uow: UnitOfWork, categories: CategoryDirectory, draft: ProductDraft
-) -> Product:
+async def create_product(deps: ProductsDeps, *, draft: ProductDraft) -> Product:
     if draft.category_id is not None:
-        await _check_category_exists(categories, draft.category_id)
-    now = utc_now()
+        await _check_category_exists(deps.categories, draft.category_id)
+    now = deps.clock()
     product = Product(
         id=str(uuid.uuid4()),
         title=draft.title,
@@ -72,7 +70,7 @@ async def create_product(
         sku=draft.sku,
         brand=draft.brand,
     )
-    async with uow:
+    async with deps.units() as uow:
         await _check_category_not_deleted(uow, product.category_id)
         await uow.products.add(product)
         await uow.stock.product_created(product, draft.stock)
@@ -81,32 +79,27 @@ async def create_product(
 
 
 async def update_product(
-    uow: UnitOfWork,
-    categories: CategoryDirectory,
-    product_id: str,
-    changes: dict[str, Any],
-    *,
-    images: ImageStore,
+    deps: ProductsDeps, *, product_id: str, changes: dict[str, Any]
 ) -> Product:
     """Apply `changes` (domain field names; `stock` is handed over to inventory). A new
     `image_url` is an external image: an uploaded one it replaces is removed after commit."""
     stock_set: int | None = changes.get("stock")
     category_id = changes.get("category_id")
-    if category_id is not None and await _joins_category(uow, product_id, category_id):
-        await _check_category_exists(categories, category_id)
-    async with uow:
+    if category_id is not None and await _joins_category(deps, product_id, category_id):
+        await _check_category_exists(deps.categories, category_id)
+    async with deps.units() as uow:
         current = await uow.products.get(product_id)
         if current is None:
             raise ProductNotFound()
         await _check_category_not_deleted(uow, category_id)
         _check_combos(product_id, changes.get("combos", ()))
         # The read model shows the admin's stock at once; inventory's feed then confirms it.
-        updated = replace(current, **_image_change(current, changes), updated_at=utc_now())
+        updated = replace(current, **_image_change(current, changes), updated_at=deps.clock())
         await uow.products.update(updated)
         await uow.stock.product_updated(updated, stock_set)
         await uow.commit()
     if current.image_key and updated.image_key != current.image_key:
-        await discard_image(images, current.image_key)
+        await discard_image(deps.images, current.image_key)
     return updated
 
 
@@ -118,8 +111,8 @@ def _image_change(current: Product, changes: dict[str, Any]) -> dict[str, Any]:
     return {**changes, "image_key": None}
 
 
-async def delete_product(uow: UnitOfWork, images: ImageStore, product_id: str) -> None:
-    async with uow:
+async def delete_product(deps: ProductsDeps, *, product_id: str) -> None:
+    async with deps.units() as uow:
         product = await uow.products.get(product_id)
         if product is None or not await uow.products.delete(product_id):
             raise ProductNotFound()
@@ -127,13 +120,13 @@ async def delete_product(uow: UnitOfWork, images: ImageStore, product_id: str) -
         await uow.commit()
     # Only once the delete is committed: a rollback must not leave a product without its image.
     if product.image_key:
-        await discard_image(images, product.image_key)
+        await discard_image(deps.images, product.image_key)
 
 
-async def _joins_category(uow: UnitOfWork, product_id: str, category_id: str) -> bool:
+async def _joins_category(deps: ProductsDeps, product_id: str, category_id: str) -> bool:
     """Whether the update moves the product into `category_id`. Consoles often PATCH the
     whole product: keeping its category must not need the categories service."""
-    async with uow:
+    async with deps.units(readonly=True) as uow:
         current = await uow.products.get(product_id)
     if current is None:
         raise ProductNotFound()
