@@ -108,15 +108,8 @@ async def set_stock(
         before = await _swap_stock(uow, product_id, stock, expected, now)
         if threshold is not None:
             await uow.stock.set_threshold(product_id, threshold.value)
-        movement = Movement(
-            product_id=product_id,
-            kind="admin_set",
-            before=before,
-            after=stock,
-            reason=reason,
-            actor=actor,
-            order_id=None,
-            created_at=now,
+        movement = _set_movement(
+            product_id, before=before, after=stock, reason=reason, actor=actor, now=now
         )
         await _record(uow, movement)
         level = await uow.stock.get(product_id)
@@ -346,6 +339,22 @@ async def _create_level(uow: UnitOfWork, change: ProductCreated, now: datetime) 
         await _record(uow, _initial_movement(pid, stock, now))
 
 
+def _set_movement(
+    product_id: str, *, before: int, after: int, reason: str, actor: str, now: datetime
+) -> Movement:
+    """A level set outright (by an admin, or by products handing over a stock)."""
+    return Movement(
+        product_id=product_id,
+        kind="admin_set",
+        before=before,
+        after=after,
+        reason=reason,
+        actor=actor,
+        order_id=None,
+        created_at=now,
+    )
+
+
 def _initial_movement(product_id: str, stock: int, now: datetime) -> Movement:
     return Movement(
         product_id=product_id,
@@ -366,14 +375,12 @@ async def _update_level(uow: UnitOfWork, change: ProductUpdated, now: datetime) 
         return
     if stock is not None:
         before = await _swap_stock(uow, pid, stock, None, now)
-        movement = Movement(
-            product_id=pid,
-            kind="admin_set",
+        movement = _set_movement(
+            pid,
             before=before,
             after=stock,
             reason=PRODUCTS_SET_REASON,
             actor=PRODUCTS_ACTOR,
-            order_id=None,
-            created_at=now,
+            now=now,
         )
         await _record(uow, movement)
