@@ -15,10 +15,11 @@ import json
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import Result, Target, have_wrk, run
-from bench.procs import cpu_total, usage_by_service
+from bench.procs import cpu_seconds, cpu_total, usage_by_service
 from bench.stack import Stack
 from retail.kernel.settings import SERVICE_PORTS
 
@@ -28,24 +29,30 @@ ORDER_TARGET = "POST /api/orders"
 SERVICES = tuple(SERVICE_PORTS)
 
 
-def _row(result: Result, ceiling: float | None) -> str:
+def _row(result: Result, ceiling: float | None, cpu_us: float | None) -> str:
     ratio = f"{result.rps / ceiling:.2f}" if ceiling else "-"
+    cpu = f"{cpu_us:,.0f}" if cpu_us else "-"
     return (
         f"| {result.target} | {result.concurrency} | {result.rps:,.0f} | {result.p50_ms:.1f} "
-        f"| {result.p99_ms:.1f} | {ratio} | {result.errors} |"
+        f"| {result.p99_ms:.1f} | {ratio} | {cpu} | {result.errors} |"
     )
 
 
-def render(results: list[Result], products: int, seconds: int) -> str:
+def render(
+    results: list[Result], products: int, seconds: int, cpu_us: dict[tuple[str, int], float]
+) -> str:
     ceilings = {r.concurrency: r.rps for r in results if r.target == BARE}
     tool = results[0].tool if results else "-"
     lines = [
         f"{products:,} products, {seconds}s per cell, load generator: {tool}",
         "",
-        "| endpoint | concurrency | requests/s | p50 ms | p99 ms | ratio to bare | errors |",
-        "|---|---|---|---|---|---|---|",
+        "| endpoint | concurrency | requests/s | p50 ms | p99 ms | ratio to bare "
+        "| server CPU µs/request | errors |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    lines += [_row(r, ceilings.get(r.concurrency)) for r in results]
+    lines += [
+        _row(r, ceilings.get(r.concurrency), cpu_us.get((r.target, r.concurrency))) for r in results
+    ]
     return "\n".join(lines)
 
 
@@ -91,21 +98,36 @@ def targets(stack: Stack) -> list[Target]:
     ]
 
 
-def measure(stack: Stack, target: Target, level: int, seconds: int) -> tuple[Result, str]:
-    """One cell, and for orders the CPU every service process spent per order placed."""
+@dataclass(frozen=True, slots=True)
+class Cell:
+    result: Result
+    # CPU of the process that answered (the service, or the bare app) per request: the cost,
+    # which the machine's other load moves far less than it moves requests/s.
+    cpu_us: float | None
+    note: str
+
+
+def measure(stack: Stack, target: Target, level: int, seconds: int) -> Cell:
+    """One cell; for orders also the CPU every service process spent per order placed."""
+    service = stack.service_of(target.base_url)
     before = usage_by_service(stack.services_pid, SERVICES)
+    bare_before = cpu_seconds(stack.bare_pid)
     result = run(target, level, seconds)
-    if target.name != ORDER_TARGET or not before or result.requests == 0:
-        return result, ""
     after = usage_by_service(stack.services_pid, SERVICES)
+    if not before or result.requests == 0:
+        return Cell(result, None, "")
     spent = {name: after[name].cpu_seconds - before[name].cpu_seconds for name in after}
+    answering = spent.get(service, 0.0) if service else cpu_seconds(stack.bare_pid) - bare_before
+    cpu_us = 1e6 * answering / result.requests
+    if target.name != ORDER_TARGET:
+        return Cell(result, cpu_us, "")
     per_order = {name: 1000 * cpu / result.requests for name, cpu in spent.items() if cpu > 0}
     parts = ", ".join(f"{name} {ms:.2f}" for name, ms in sorted(per_order.items()))
     note = (
         f"CPU ms per order at concurrency {level}: {sum(per_order.values()):.2f} "
         f"(every service process, feed followers included: {parts})"
     )
-    return result, note
+    return Cell(result, cpu_us, note)
 
 
 def idle_and_memory(stack: Stack, idle_seconds: float) -> str:
@@ -147,8 +169,13 @@ def main() -> int:
             for target in chosen
             for level in args.levels
         ]
-        results = [result for result, _ in cells]
-        notes = [note for _, note in cells if note]
+        results = [cell.result for cell in cells]
+        cpu_us = {
+            (cell.result.target, cell.result.concurrency): cell.cpu_us
+            for cell in cells
+            if cell.cpu_us is not None
+        }
+        notes = [cell.note for cell in cells if cell.note]
         login = Target(
             "POST /api/auth/login (bcrypt)",
             stack.url("auth"),
@@ -165,7 +192,7 @@ def main() -> int:
             oversell,
             idle_and_memory(stack, args.idle_seconds),
         ]
-    table = render(results, args.products, args.seconds) + "\n\n" + "\n\n".join(footer)
+    table = render(results, args.products, args.seconds, cpu_us) + "\n\n" + "\n\n".join(footer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")
     print(table)

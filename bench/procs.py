@@ -80,5 +80,11 @@ def usage_by_service(root: int, services: tuple[str, ...]) -> dict[str, Usage]:
     return totals
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds of one process (0.0 where /proc is missing or the process is gone)."""
+    fields = _stat(pid) if _PROC.exists() else None
+    return (int(fields[11]) + int(fields[12])) / _TICK if fields else 0.0
+
+
 def cpu_total(usage: dict[str, Usage]) -> float:
     return sum(one.cpu_seconds for one in usage.values())

@@ -34,6 +34,21 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def wait_until_ok(urls: list[str], timeout: float, *, request_timeout: float = 2.0) -> None:
+    """Until every URL answers 200, or TimeoutError after `timeout` seconds in all."""
+    deadline = time.monotonic() + timeout
+    for url in urls:
+        while True:
+            try:
+                if httpx.get(url, timeout=request_timeout).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(url)
+            time.sleep(0.2)
+
+
 class Stack:
     def __init__(self, data_dir: Path) -> None:
         *service_ports, bare_port = _free_ports(len(SERVICE_PORTS) + 1)
@@ -65,6 +80,14 @@ class Stack:
     def services_pid(self) -> int:
         """The `retail up` process: every service runs under it."""
         return self._processes[0].pid
+
+    @property
+    def bare_pid(self) -> int:
+        return self._processes[1].pid
+
+    def service_of(self, url: str) -> str | None:
+        """The service a URL points at (None: the bare app)."""
+        return next((s for s in SERVICE_PORTS if url == self.url(s)), None)
 
     def __enter__(self) -> Self:
         python = sys.executable
@@ -111,17 +134,7 @@ class Stack:
             process.wait(30)
 
     def _wait(self, urls: list[str], timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        for url in urls:
-            while True:
-                try:
-                    if httpx.get(url, timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise TimeoutError(url)
-                time.sleep(0.2)
+        wait_until_ok(urls, timeout)
 
     def seed(self, products: int) -> None:
         subprocess.run(

@@ -1,0 +1,136 @@
+"""`uv run python -m bench.instructions`: what a request costs in CPU instructions, counted by
+valgrind's callgrind, so that a difference of 1-2% shows on a machine whose load moves
+requests/s by a factor of two.
+
+Starts `retail serve products` under callgrind (nothing counted until asked), once per
+setting (metrics on and off by default, both at once: the counts do not depend on the
+machine's load), creates one product, then counts the server's instructions over a window of
+`--requests` GETs of that product through uvicorn: answered from the read cache, and with a
+query string never sent before (routed, read from SQLite, serialised). Each window runs
+twice; the table gives instructions per request for each. Only the server is counted, not
+the client. Needs valgrind (`apt-get install valgrind`); about four minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from bench.stack import wait_until_ok
+from retail.kernel.security import TokenCodec
+
+SECRET = "bench-instructions-signing-secret-long-enough-for-hs256"
+
+WINDOWS = ("cached", "uncached", "cached, again", "uncached, again")
+SETTINGS = {"metrics on": {}, "metrics off": {"METRICS_ENABLED": "false"}}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _callgrind(pid: int, *args: str) -> None:
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, capture_output=True)
+
+
+def _total(dump: Path) -> int:
+    out = subprocess.run(["callgrind_annotate", str(dump)], capture_output=True, text=True)
+    line = next(x for x in out.stdout.splitlines() if "PROGRAM TOTALS" in x)
+    return int(line.split()[0].replace(",", ""))
+
+
+def count(env_extra: dict[str, str], requests: int) -> dict[str, float]:
+    """Instructions per request of each window, for one setting."""
+    with tempfile.TemporaryDirectory() as tmp:
+        port = _free_port()
+        env = {
+            **os.environ,
+            **env_extra,
+            "DATA_DIR": tmp,
+            "JWT_SECRET_KEY": SECRET,
+            "LOG_LEVEL": "WARNING",
+            "FOLLOW_REVOCATIONS": "false",
+        }
+        out = Path(tmp) / "callgrind"
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}.%p",
+            sys.executable,
+            "-m",
+            "retail",
+            "serve",
+            "products",
+            "--port",
+            str(port),
+        ]
+        server = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        base = f"http://127.0.0.1:{port}"
+        found: dict[str, float] = {}
+        try:
+            # Under callgrind the service starts in minutes, and answers slowly.
+            wait_until_ok([base + "/ready"], 600, request_timeout=30)
+            with httpx.Client(base_url=base, timeout=60) as client:
+                body = {"title": "Tea bags", "price": 3.5, "description": "Assam", "stock": 5}
+                admin = {"Authorization": f"Bearer {TokenCodec(SECRET).issue_access('a', 'admin')}"}
+                created = client.post("/api/products", json=body, headers=admin)
+                created.raise_for_status()
+                path = f"/api/products/{created.json()['id']}"
+                for number, window in enumerate(WINDOWS, start=1):
+                    unique = window.startswith("uncached")
+
+                    def query(
+                        n: int, unique: bool = unique, number: int = number
+                    ) -> dict[str, str] | None:
+                        return {"n": f"{number}-{n}"} if unique else None
+
+                    for n in range(-20, 0):  # warm: the cache keeps the answer, caches fill
+                        client.get(path, params=query(n)).raise_for_status()
+                    _callgrind(server.pid, "-z")
+                    _callgrind(server.pid, "-i", "on")
+                    for n in range(requests):
+                        client.get(path, params=query(n)).raise_for_status()
+                    _callgrind(server.pid, "-i", "off")
+                    _callgrind(server.pid, "-d", window)
+                    found[window] = _total(Path(f"{out}.{server.pid}.{number}")) / requests
+        finally:
+            server.terminate()
+            server.wait(120)
+        return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.instructions")
+    parser.add_argument("--requests", type=int, default=300, help="per counted window")
+    args = parser.parse_args()
+    if shutil.which("valgrind") is None:
+        print("valgrind not found (apt-get install valgrind)")
+        return 1
+    with ThreadPoolExecutor(len(SETTINGS)) as pool:
+        futures = {name: pool.submit(count, env, args.requests) for name, env in SETTINGS.items()}
+        results = {name: future.result() for name, future in futures.items()}
+    names = list(SETTINGS)
+    print(f"| GET /api/products/{{id}} | {' | '.join(names)} | {names[0]} / {names[1]} |")
+    print("|---|" + "---|" * (len(names) + 1))
+    for window in WINDOWS:
+        first, second = (results[name][window] for name in names)
+        print(f"| {window} | {first:,.0f} | {second:,.0f} | {first / second:.3f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
