@@ -11,10 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from retail.categories.config import CategoriesSettings
 from retail.categories.main import create_app as create_categories_app
+from retail.kernel.metrics import LATENCY_BUCKETS, ProcessTally
 from retail.kernel.settings import fresh_metrics_dir
 from tests.kernel.shop import Shop, open_shop
 from tests.support import SECRET, admin_headers, assert_error, make_settings, serve
@@ -123,6 +125,50 @@ async def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
     settings = make_settings(CategoriesSettings, tmp_path, metrics_enabled=False)
     async with serve(create_categories_app(settings)) as client:
         assert_error(await client.get("/metrics"), 404)
+
+
+def test_the_process_tally_exports_what_prometheus_client_would() -> None:
+    """The per-request figures are plain numbers exported when scraped; the families must be
+    the ones prometheus-client's Counter and Histogram give for the same observations."""
+    observations = [
+        ("GET", "/api/products/{product_id}", 200, 0.001),  # exactly on a bucket's bound
+        ("GET", "/api/products/{product_id}", 200, 0.0011),
+        ("GET", "/api/products/{product_id}", 200, 0.3),
+        ("GET", "/api/products/{product_id}", 404, 0.0004),
+        ("POST", "/api/orders", 201, 12.0),  # past the last bound: only +Inf
+        ("BREW", "unmatched", 404, 0.002),  # an unknown method is OTHER
+    ]
+    tally = ProcessTally()
+    reference = CollectorRegistry()
+    labels = ("method", "route", "status")
+    counter = Counter("http_requests", "HTTP requests answered", labels, registry=reference)
+    histogram = Histogram(
+        "http_request_duration_seconds",
+        "Time from a request's arrival to its answer",
+        labels,
+        buckets=LATENCY_BUCKETS,
+        registry=reference,
+    )
+    for method, route, status, seconds in observations:
+        tally.observe(method, route, status, seconds)
+        shown = (method if method != "BREW" else "OTHER", route, str(status))
+        counter.labels(*shown).inc()
+        histogram.labels(*shown).observe(seconds)
+    tally.unit_opened("write")
+    tally.unit_opened("read")
+    tally.unit_closed("read")
+
+    mine = CollectorRegistry()
+    mine.register(tally)
+    exported = samples(generate_latest(mine).decode())
+    expected = {
+        key: found
+        for key, found in samples(generate_latest(reference).decode()).items()
+        if not key[0].endswith("_created")
+    }
+    assert {k: v for k, v in exported.items() if not k[0].startswith("retail_")} == expected
+    assert value(exported, "retail_db_units_open", mode="write") == 1
+    assert value(exported, "retail_db_units_open", mode="read") == 0
 
 
 # --- several workers ----------------------------------------------------------------------

@@ -23,8 +23,8 @@ from retail.kernel.edges import JsonErrorCORSMiddleware, method_not_allowed
 from retail.kernel.errors import ServiceUnavailable, Unauthorized, install_error_handlers
 from retail.kernel.health import StorageFault
 from retail.kernel.metrics import (
+    PROCESS_TALLY,
     MetricsEndpoint,
-    RequestMetrics,
     observed_units,
     process_stopped,
     scraped_gauge,
@@ -128,7 +128,7 @@ def create_service_app(
         max_body_bytes=settings.max_body_bytes,
         access_log=settings.access_log,
         access_log_sample_rate=settings.access_log_sample_rate,
-        metrics=RequestMetrics() if metrics is not None else None,
+        metrics=PROCESS_TALLY if metrics is not None else None,
         tracing=tracing,
     )
     app.include_router(_probe_router(settings.service_name))

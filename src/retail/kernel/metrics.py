@@ -11,7 +11,9 @@ Label values are bounded: the route is the route's template (`/api/products/{pro
 never the path a client sent; "unmatched" for a 404 of no route) and an unknown method is
 "OTHER". The shop's figures are module-level metrics, as prometheus-client intends: a
 service counts with one line (`ORDERS.labels(outcome="confirmed").inc()`), and a family
-shows samples only in the services that count it.
+shows samples only in the services that count it. The figures that change on every request
+and unit of work are the exception: `PROCESS_TALLY` keeps them as plain numbers and
+exports them when scraped (issue 17's cost budget; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import asyncio
 import logging
 import os
 import secrets
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from itertools import accumulate
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +41,13 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.utils import floatToGoString
 
 from retail.kernel.tracing import Tracing, UnitSpan
 
@@ -49,16 +60,13 @@ SCRAPE_READ_SECONDS = 2.0
 UNMATCHED = "unmatched"
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # From a cached read (~0.3 ms) to a slow order; the default buckets start at 5 ms.
-_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _REQUEST_LABELS = ("method", "route", "status")
 
-HTTP_REQUESTS = Counter("http_requests", "HTTP requests answered", _REQUEST_LABELS)
-HTTP_DURATION = Histogram(
-    "http_request_duration_seconds",
-    "Time from a request's arrival to its answer",
-    _REQUEST_LABELS,
-    buckets=_LATENCY_BUCKETS,
-)
+_REQUESTS_DOC = "HTTP requests answered"
+_DURATION_DOC = "Time from a request's arrival to its answer"
+_UNITS_DOC = "Units of work (transactions) open or waiting for a connection, by mode"
+
 
 # --- the shop's own figures (one line where they happen) --------------------------------
 
@@ -90,12 +98,6 @@ SQLITE_BUSY_RETRIES = Counter(
     "retail_sqlite_busy_retries",
     "Times a writer found the SQLite file locked by another process and tried again",
 )
-DB_UNITS_OPEN = Gauge(
-    "retail_db_units_open",
-    "Units of work (transactions) open or waiting for a connection, by mode",
-    ["mode"],
-    multiprocess_mode="livesum",
-)
 
 
 def record_feed_lag(feed: str, applied: Sequence[Any], *, full_page: bool) -> None:
@@ -122,26 +124,111 @@ def route_template(scope: MutableMapping[str, Any]) -> str:
     return path if isinstance(path, str) else UNMATCHED
 
 
-class RequestMetrics:
-    """`http_requests_total` and `http_request_duration_seconds` for one app. The labelled
-    series are looked up once per (method, route, status), not per request."""
+class _Series:
+    """One (method, route, status): its count per latency bucket (the last is +Inf) and the
+    sum of its durations."""
+
+    __slots__ = ("buckets", "total")
 
     def __init__(self) -> None:
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)
+        self.total = 0.0
+
+
+class ProcessTally:
+    """The per-request and per-unit figures of this process as plain numbers, turned into
+    Prometheus families only when /metrics is scraped.
+
+    prometheus-client's own metrics take a lock (and, in multiprocess mode, write a
+    memory-mapped file) on every change: a few microseconds a request, which the cheapest
+    reads notice. Here a request costs a dict lookup, a bisect and two additions. They are
+    made in the event loop's thread, which is the only one that serves requests and opens
+    units of work, so no lock is needed.
+
+    With several workers (PROMETHEUS_MULTIPROC_DIR), a scrape must sum every worker's
+    figures, which only prometheus-client's files hold: there each change goes to its
+    labelled values, as before (`_Shared`), and the tally stays empty.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, int], _Series] = {}
+        self.units_open = {"read": 0, "write": 0}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        series = self._series.get((method, route, status))
+        if series is None:
+            series = self._series[(method, route, status)] = _Series()
+        series.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        series.total += seconds
+
+    def unit_opened(self, mode: str) -> None:
+        self.units_open[mode] += 1
+
+    def unit_closed(self, mode: str) -> None:
+        self.units_open[mode] -= 1
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily("http_requests", _REQUESTS_DOC, labels=_REQUEST_LABELS)
+        durations = HistogramMetricFamily(
+            "http_request_duration_seconds", _DURATION_DOC, labels=_REQUEST_LABELS
+        )
+        for (method, route, status), series in list(self._series.items()):
+            labels = [method if method in _METHODS else "OTHER", route, str(status)]
+            cumulative = list(accumulate(series.buckets))
+            requests.add_metric(labels, cumulative[-1])
+            bounds = [*map(floatToGoString, LATENCY_BUCKETS), "+Inf"]
+            durations.add_metric(labels, list(zip(bounds, cumulative, strict=True)), series.total)
+        units = GaugeMetricFamily("retail_db_units_open", _UNITS_DOC, labels=["mode"])
+        for mode, count in self.units_open.items():
+            units.add_metric([mode], count)
+        yield from (requests, durations, units)
+
+
+class _Shared(ProcessTally):
+    """Multiprocess mode: the same figures in prometheus-client's per-worker files."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._requests = Counter("http_requests", _REQUESTS_DOC, _REQUEST_LABELS)
+        self._durations = Histogram(
+            "http_request_duration_seconds",
+            _DURATION_DOC,
+            _REQUEST_LABELS,
+            buckets=LATENCY_BUCKETS,
+        )
+        units = Gauge("retail_db_units_open", _UNITS_DOC, ["mode"], multiprocess_mode="livesum")
+        self._units = {mode: units.labels(mode=mode) for mode in self.units_open}
+        self._labelled: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
-        series = self._series.get(key)
+        series = self._labelled.get(key)
         if series is None:
-            series = self._series[key] = self._labelled(method, route, status)
+            labels = (method if method in _METHODS else "OTHER", route, str(status))
+            series = (self._requests.labels(*labels), self._durations.labels(*labels))
+            self._labelled[key] = series
         series[0].inc()
         series[1].observe(seconds)
 
-    @staticmethod
-    def _labelled(method: str, route: str, status: int) -> tuple[Any, Any]:
-        method = method if method in _METHODS else "OTHER"
-        labels = (method, route, str(status))
-        return HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels)
+    def unit_opened(self, mode: str) -> None:
+        self._units[mode].inc()
+
+    def unit_closed(self, mode: str) -> None:
+        self._units[mode].dec()
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(())  # the files are read by MultiProcessCollector
+
+
+def _process_tally() -> ProcessTally:
+    if multiprocess_mode():
+        return _Shared()
+    tally = ProcessTally()
+    REGISTRY.register(tally)
+    return tally
+
+
+PROCESS_TALLY = _process_tally()
 
 
 # --- units of work -----------------------------------------------------------------------
@@ -164,7 +251,7 @@ class _ObservedUnit:
         return getattr(self._unit, name)
 
     async def __aenter__(self) -> Any:
-        (_READ_UNITS if self._readonly else _WRITE_UNITS).inc()
+        PROCESS_TALLY.unit_opened("read" if self._readonly else "write")
         if self._tracing is not None:
             self._span = self._tracing.unit_of_work(system=self._system, readonly=self._readonly)
         try:
@@ -187,14 +274,10 @@ class _ObservedUnit:
         self._left(exc)
 
     def _left(self, error: BaseException | None) -> None:
-        (_READ_UNITS if self._readonly else _WRITE_UNITS).dec()
+        PROCESS_TALLY.unit_closed("read" if self._readonly else "write")
         if self._span is not None:
             self._span.end(error)
             self._span = None
-
-
-_READ_UNITS = DB_UNITS_OPEN.labels(mode="read")
-_WRITE_UNITS = DB_UNITS_OPEN.labels(mode="write")
 
 
 def observed_units(

@@ -21,7 +21,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from retail.kernel.errors import error_body
-from retail.kernel.metrics import RequestMetrics, route_template
+from retail.kernel.metrics import ProcessTally, route_template
 from retail.kernel.observability import bind_request_id, reset_request_id
 from retail.kernel.tracing import Tracing
 
@@ -74,7 +74,7 @@ class RequestContextMiddleware:
         no_store_prefix: str = "/api",
         access_log: str = "on",
         access_log_sample_rate: float = 1.0,
-        metrics: RequestMetrics | None = None,
+        metrics: ProcessTally | None = None,
         tracing: Tracing | None = None,
     ) -> None:
         self.app = app
