@@ -13,6 +13,9 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict
 
+from retail.categories.config import CategoriesSettings
+from retail.categories.main import create_app
+from retail.categories.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.errors import Conflict, TooManyRequests
 from retail.kernel.settings import Settings
@@ -161,3 +164,15 @@ async def test_openapi_is_served(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/login" in spec["paths"]
     assert "/health" in spec["paths"]
+
+
+def test_the_services_routes_are_matched_first_and_once(tmp_path: Path) -> None:
+    """Routing tries routes in order: the service's own come before the probes and the
+    documentation's, and sit in the app's own list (an included router is matched twice
+    in FastAPI 0.165: kernel/app.py, `_add_routes`)."""
+    app = create_app(make_settings(CategoriesSettings, tmp_path))
+    routes = app.router.routes
+    assert routes[: len(router.routes)] == router.routes
+    paths = [getattr(route, "path", None) for route in routes]
+    assert paths.index("/health") > len(router.routes) - 1
+    assert paths.index("/openapi.json") > paths.index("/health")

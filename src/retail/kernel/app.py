@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
+from starlette.routing import BaseRoute
 
 from retail.kernel.cache import ReadCacheMiddleware
 from retail.kernel.db import backend_of
@@ -131,13 +132,33 @@ def create_service_app(
         metrics=PROCESS_TALLY if metrics is not None else None,
         tracing=tracing,
     )
-    app.include_router(_probe_router(settings.service_name))
+    ours = [*routers, _probe_router(settings.service_name)]
     if metrics is not None:
-        app.include_router(_metrics_router(metrics))
-    for router in routers:
-        app.include_router(router)
+        ours.append(_metrics_router(metrics))
+    _add_routes(app, ours)
     install_openapi(app)
     return app
+
+
+def _add_routes(app: FastAPI, routers: Sequence[APIRouter]) -> None:
+    """The service's routes, tried first and in order, put in the app's own route list.
+
+    Routing tries routes one by one: first the service's, then the probes', /metrics and
+    the documentation's, which FastAPI added when the app was made. And FastAPI 0.165
+    includes a router lazily: a request is matched against the included router, then
+    again against each of its routes. Added flat, a route is matched once; an uncached
+    product read cost 13% fewer instructions (callgrind, docs/performance.md). A router
+    route keeps its prefix, tags, responses and dependencies, which FastAPI gave it when
+    it was declared. A router with a lifespan of its own (the feed's) is included as
+    FastAPI intends, so that the lifespan runs with the app's."""
+    default_lifespan = type(APIRouter().lifespan_context)
+    flat: list[BaseRoute] = []
+    for router in routers:
+        if type(router.lifespan_context) is default_lifespan:
+            flat.extend(router.routes)
+        else:
+            app.include_router(router)
+    app.router.routes[:0] = flat
 
 
 def gauge_read_when_scraped(
