@@ -227,6 +227,27 @@ class _VerifiedBearer(HTTPBearer):
         return self._verify(request.app.state.tokens, credentials.credentials)
 
 
+class _OptionalViewer(HTTPBearer):
+    """Who is asking on a public read, if anyone, as one dependency: the principal of a
+    valid access token, else None. A missing, expired or bad token is never a 401 there:
+    the storefront sends its stored token on every request and signs the shopper out on
+    any 401. Still an `HTTPBearer`, so OpenAPI documents the scheme, as optional."""
+
+    def __init__(self) -> None:
+        super().__init__(auto_error=False, description=_BEARER_DESCRIPTION)
+        self.scheme_name = "HTTPBearer"
+
+    async def __call__(self, request: Request) -> Principal | None:  # type: ignore[override]
+        credentials = await super().__call__(request)
+        if credentials is None:
+            return None
+        try:
+            return request.app.state.tokens.verify_access(credentials.credentials)  # type: ignore[no-any-return]
+        except Unauthorized:
+            return None
+
+
+optional_viewer = _OptionalViewer()
 access_bearer = _VerifiedBearer(TokenCodec.verify_access, None)
 service_bearer = _VerifiedBearer(TokenCodec.verify_service, "Service credentials required")
 
@@ -251,5 +272,7 @@ async def internal_caller(credentials: Credentials, tokens: Tokens) -> str:
 
 
 CurrentUser = Annotated[Principal, Depends(access_bearer)]
+# On a public read: the caller if signed in with a valid token, else None (never a 401).
+Viewer = Annotated[Principal | None, Depends(optional_viewer)]
 AdminUser = Annotated[Principal, Depends(admin_principal)]
 InternalCaller = Annotated[str, Depends(service_bearer)]

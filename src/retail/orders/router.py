@@ -60,13 +60,13 @@ async def list_orders(
     status_filter: Annotated[
         OrderStatus | None, Query(alias="status", description="Only orders in this status")
     ] = None,
-) -> OrderList:
+) -> Response:
     """Newest first. A customer sees their own (failed attempts only when asking for
     `status=failed`); an admin sees every order."""
     found = await service.list_orders(
         deps, viewer=viewer, status=status_filter, offset=paging.offset, limit=paging.limit
     )
-    return OrderList.of(found, paging)
+    return model_response(OrderList.of(found, paging))  # serialised once: a page is large
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=_AUTH)

@@ -10,7 +10,6 @@ from typing import Annotated
 from anyio import CapacityLimiter
 from fastapi import Depends, Query, Request
 
-from retail.kernel.errors import Unauthorized
 from retail.kernel.events import Event, EventReader
 from retail.kernel.money import PriceFilter, to_cents
 from retail.kernel.pagination import Pagination
@@ -20,7 +19,6 @@ from retail.products import service
 from retail.products.adapters.images import LocalImageStore
 from retail.products.config import ProductsSettings
 from retail.products.domain import Product, ProductQuery
-from retail.products.exceptions import ProductNotFound
 from retail.products.ports import ProductsDeps
 from retail.products.ports import Units as Units  # where the tests look for it
 from retail.products.schemas import invalid_query, sort_of
@@ -61,30 +59,6 @@ async def valid_product(product_id: str, deps: Deps) -> Product:
 
 ExistingProduct = Annotated[Product, Depends(valid_product)]
 
-
-async def is_admin(credentials: Credentials, tokens: Tokens) -> bool:
-    """Whether an admin is asking, on a public read. A missing or bad token is simply not an
-    admin: never a 401 there, because the storefront sends its stored token, expired or
-    not, on every request and signs the shopper out on any 401."""
-    if credentials is None:
-        return False
-    try:
-        return tokens.verify_access(credentials.credentials).is_admin
-    except Unauthorized:
-        return False
-
-
-async def visible_product(
-    product_id: str, deps: Deps, credentials: Credentials, tokens: Tokens
-) -> Product:
-    """The product if the caller may see it: an inactive one is a 404 but to admins."""
-    product = await service.get_product(deps, product_id=product_id)
-    if not product.is_active and not await is_admin(credentials, tokens):
-        raise ProductNotFound()
-    return product
-
-
-VisibleProduct = Annotated[Product, Depends(visible_product)]
 
 MoneyQuery = Annotated[PriceFilter | None, Query(description="e.g. 19.99")]
 

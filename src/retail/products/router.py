@@ -12,7 +12,7 @@ from retail.kernel.errors import NotFound
 from retail.kernel.openapi import DESCRIPTIONS
 from retail.kernel.pagination import Pagination, total_pages
 from retail.kernel.responses import model_response
-from retail.kernel.security import AdminUser, Credentials, InternalCaller
+from retail.kernel.security import AdminUser, Credentials, InternalCaller, Viewer
 from retail.products import bulk, export, images, service
 from retail.products.adapters.images import CONTENT_TYPES, IMMUTABLE, MEDIA_PATH
 from retail.products.dependencies import (
@@ -22,7 +22,6 @@ from retail.products.dependencies import (
     ImageLimiter,
     ListQuery,
     LocalImages,
-    VisibleProduct,
 )
 from retail.products.exceptions import ImageTooLarge
 from retail.products.ports import ProductsDeps
@@ -146,11 +145,15 @@ async def bulk_upsert(
 
 
 @router.get("/{product_id:product_id}", response_model=ProductRead, responses={404: _ERRORS[404]})
-async def get_product(product: VisibleProduct, response: Response) -> ProductRead:
+async def get_product(product_id: str, deps: Deps, viewer: Viewer) -> Response:
     """An inactive product is a 404, except to admins."""
+    # The storefront's most frequent read: one dependency for the caller (not a chain of
+    # scheme, codec and check) and the answer serialised once (kernel/responses.py).
+    product = await service.get_visible_product(deps, product_id=product_id, viewer=viewer)
+    answer = model_response(ProductRead.of(product))
     if not product.is_active:
-        _private(response)
-    return ProductRead.of(product)
+        _private(answer)
+    return answer
 
 
 def _private(response: Response) -> None:

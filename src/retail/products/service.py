@@ -11,6 +11,7 @@ from typing import Any
 
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.events import Event
+from retail.kernel.security import Principal
 from retail.products.domain import Combo, Product, ProductDraft, ProductPage, ProductQuery
 from retail.products.exceptions import ProductNotFound, UnknownCategory
 from retail.products.images import discard_image
@@ -28,6 +29,16 @@ async def get_product(deps: ProductsDeps, *, product_id: str) -> Product:
     async with deps.units(readonly=True) as uow:
         product = await uow.products.get(product_id)
     if product is None:
+        raise ProductNotFound()
+    return product
+
+
+async def get_visible_product(
+    deps: ProductsDeps, *, product_id: str, viewer: Principal | None
+) -> Product:
+    """The product if `viewer` may see it: an inactive one is a 404 but to admins."""
+    product = await get_product(deps, product_id=product_id)
+    if not product.is_active and not (viewer is not None and viewer.is_admin):
         raise ProductNotFound()
     return product
 
