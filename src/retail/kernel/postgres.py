@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.result import ScalarResult
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.sql import Executable
 
@@ -72,17 +73,30 @@ class PostgresSession:
             await self.connection.close()
 
 
+def _refuse_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """A pooled connection that the server closed (a restart, `pg_terminate_backend`, an
+    idle timeout) is replaced when checked out: the pool retries with a fresh one.
+
+    This replaces `pool_pre_ping`, a round trip to the server on every checkout (12.8% of
+    inventory's CPU on the order path): asyncpg already knows a socket the server closed,
+    so asking it costs nothing. A connection that died without a word (a network cut) is
+    seen by its first statement instead: that unit answers 503 and SQLAlchemy discards
+    the pool's older connections, so the next unit reconnects (docs/architecture.md)."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
+
+
 class PostgresDatabase:
     def __init__(self, url: str, schema: str | None) -> None:
         self._schema = schema
         server_settings = {"search_path": schema} if schema else {}
         self._engine = create_async_engine(
             url,
-            pool_pre_ping=True,
             pool_size=10,
             max_overflow=20,
             connect_args={"server_settings": server_settings},
         )
+        event.listen(self._engine.sync_engine, "checkout", _refuse_closed)
         self.url = self._engine.url
         self.dialect = self._engine.dialect
         self.health = StorageHealth()
