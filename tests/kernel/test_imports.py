@@ -22,6 +22,9 @@ from tests.support import SECRET
 NOT_ON_SQL = {"pymongo", "bson", "motor"}
 # Loaded by the one code path that needs them, never by importing or starting a service.
 NOT_AT_START = {"boto3", "botocore", "s3transfer", "PIL", "numpy", "scipy", "bm25s"}
+# httpx is the tests' transport to a peer (kernel/http.py); peers are called with aiohttp.
+# Where its command line's libraries are installed it loads them too (rich, pygments).
+NOT_AT_START |= {"httpx", "rich", "pygments"}
 SEARCH_ENGINE = {"tantivy", "rapidfuzz"}
 # Tracing is off unless OTEL_TRACES_EXPORTER names an exporter (kernel/tracing.py). The
 # OpenTelemetry API itself is always loaded: FastAPI imports it.

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
 from retail.auth import service
@@ -24,6 +23,7 @@ from retail.auth.ports import AuthDeps, ProductCatalog, UnitOfWork, Units
 from retail.auth.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.events import Event, feed_router
+from retail.kernel.http import Transports
 from retail.kernel.security import TokenCodec
 from retail.kernel.sessions import LocalFeed, revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter, open_storage
@@ -51,7 +51,7 @@ logger = logging.getLogger("retail.auth")
 def create_app(
     settings: AuthSettings | None = None,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> FastAPI:
     settings = settings or AuthSettings()
 

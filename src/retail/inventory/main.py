@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from functools import partial
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
 from retail.inventory import service
@@ -21,7 +20,7 @@ from retail.inventory.router import internal_router, router
 from retail.kernel.app import create_service_app, gauge_read_when_scraped
 from retail.kernel.events import feed_router
 from retail.kernel.following import CursorTarget, FeedFollower, following
-from retail.kernel.http import ServiceClient
+from retail.kernel.http import ServiceClient, Transports
 from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 
@@ -46,7 +45,7 @@ ADAPTERS: Adapters[UnitOfWork] = Adapters(
 def create_app(
     settings: InventorySettings | None = None,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> FastAPI:
     settings = settings or InventorySettings()
 

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
 from retail.kernel.following import following
-from retail.kernel.http import peer_client
+from retail.kernel.http import Transports, peer_client
 from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 from retail.orders.adapters.sql import OrdersUnitOfWork
@@ -44,7 +43,7 @@ ADAPTERS: Adapters[UnitOfWork] = Adapters(
 def create_app(
     settings: OrdersSettings | None = None,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> FastAPI:
     settings = settings or OrdersSettings()
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 
-import httpx
 from anyio import CapacityLimiter
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
 from retail.kernel.events import feed_router
 from retail.kernel.following import CursorTarget, FeedFollower, following
-from retail.kernel.http import ServiceClient
+from retail.kernel.http import ServiceClient, Transports
 from retail.kernel.sessions import revocations_followed
 from retail.kernel.storage import Adapters, MongoAdapter
 from retail.products import feeds
@@ -45,7 +44,7 @@ ADAPTERS: Adapters[UnitOfWork] = Adapters(
 def create_app(
     settings: ProductsSettings | None = None,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> FastAPI:
     settings = settings or ProductsSettings()
 

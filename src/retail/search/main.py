@@ -7,13 +7,12 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from functools import partial
 from pathlib import Path
 
-import httpx
 from anyio import to_thread
 from fastapi import FastAPI
 
 from retail.kernel.app import create_service_app
 from retail.kernel.following import FeedFollower
-from retail.kernel.http import ServiceClient
+from retail.kernel.http import ServiceClient, Transports
 from retail.kernel.security import TokenCodec
 from retail.search import service
 from retail.search.adapters.index import claim_index, existing_index_dirs
@@ -44,7 +43,7 @@ def build_following(
 async def opened(
     settings: SearchSettings,
     tokens: TokenCodec,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
     *,
     directory: Path | None = None,
 ) -> AsyncIterator[tuple[ProductIndex, service.Following]]:
@@ -66,7 +65,7 @@ async def opened(
 def create_app(
     settings: SearchSettings | None = None,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> FastAPI:
     settings = settings or SearchSettings()
 
@@ -96,7 +95,7 @@ def create_app(
 
 async def reindex(
     settings: SearchSettings,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Transports | None = None,
 ) -> list[service.Reindexed]:
     """`retail reindex` (`service.reindex`), wired to the index directories on disk and to
     the search service at `SEARCH_URL`."""
