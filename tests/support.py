@@ -225,10 +225,20 @@ class FreshHeaders(dict[str, str]):
         return self._mint()
 
 
+# asgi-lifespan gives a start or a stop 5 s by default; on a busy machine a stop on nx-27017
+# took longer and failed a test's teardown. Never a test of speed: a generous bound.
+LIFESPAN_SECONDS = 120.0
+
+
+def lifespan(app: FastAPI) -> LifespanManager:
+    """The app's lifespan, run as a server would, with no deadline a busy machine could miss."""
+    return LifespanManager(app, startup_timeout=LIFESPAN_SECONDS, shutdown_timeout=LIFESPAN_SECONDS)
+
+
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan run, behind an httpx client speaking ASGI."""
-    async with LifespanManager(app) as manager:
+    async with lifespan(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from retail.inventory.config import InventorySettings
@@ -19,7 +18,7 @@ from retail.orders.config import OrdersSettings
 from retail.orders.main import create_app as create_orders_app
 from retail.products.config import ProductsSettings
 from retail.products.main import create_app as create_products_app
-from tests.support import admin_headers, bearer, make_settings
+from tests.support import admin_headers, bearer, lifespan, make_settings
 
 QUIET = {"follow_feeds": False, "follow_revocations": False}
 
@@ -72,7 +71,7 @@ async def open_shop(data_dir: Path, **overrides: Any) -> AsyncIterator[Shop]:
     apps = {"products": products, "inventory": inventory, "orders": orders}
     async with AsyncExitStack() as stack:
         for app in apps.values():
-            await stack.enter_async_context(LifespanManager(app))
+            await stack.enter_async_context(lifespan(app))
         clients = {
             name: await stack.enter_async_context(_client(app, name)) for name, app in apps.items()
         }

@@ -11,7 +11,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from retail.inventory.config import InventorySettings
@@ -20,7 +19,7 @@ from retail.orders.config import OrdersSettings
 from retail.orders.main import create_app as create_orders_app
 from retail.products.config import ProductsSettings
 from retail.products.main import create_app as create_products_app
-from tests.support import FreshHeaders, admin_headers, assert_error, bearer, make_settings
+from tests.support import FreshHeaders, admin_headers, assert_error, bearer, lifespan, make_settings
 
 ADMIN = FreshHeaders(admin_headers)
 ALICE = FreshHeaders(lambda: bearer("alice"))
@@ -101,7 +100,7 @@ async def _system(tmp_path: Path, **orders_settings: Any) -> AsyncIterator[Syste
     )
     async with AsyncExitStack() as stack:
         for app in (products_app, inventory_app, orders_app):
-            await stack.enter_async_context(LifespanManager(app))
+            await stack.enter_async_context(lifespan(app))
         yield System(
             orders=await stack.enter_async_context(_client(orders_app, "orders")),
             products=await stack.enter_async_context(_client(products_app, "products")),

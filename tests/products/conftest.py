@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp
 
 from retail.categories.config import CategoriesSettings
@@ -17,14 +16,14 @@ from retail.products.config import ProductsSettings
 from retail.products.main import ADAPTERS
 from retail.products.ports import UnitOfWork
 from tests.products.shop import Shop, open_shop
-from tests.support import TwoProcesses, make_settings, reachable_backends, two_processes
+from tests.support import TwoProcesses, lifespan, make_settings, reachable_backends, two_processes
 
 
 @pytest.fixture
 async def categories_app(tmp_path: Path) -> AsyncIterator[ASGIApp]:
     """The categories service, running inside its own lifespan."""
     app = create_categories_app(make_settings(CategoriesSettings, tmp_path / "categories"))
-    async with LifespanManager(app) as manager:
+    async with lifespan(app) as manager:
         yield manager.app
 
 

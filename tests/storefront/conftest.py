@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
 from retail.auth.config import AuthSettings
@@ -26,7 +25,7 @@ from retail.orders.config import OrdersSettings
 from retail.orders.main import create_app as create_orders_app
 from retail.products.config import ProductsSettings
 from retail.products.main import create_app as create_products_app
-from tests.support import make_settings
+from tests.support import lifespan, make_settings
 
 ADMIN_EMAIL, ADMIN_PASSWORD = "admin@retailhub.test", "admin-pass-123"
 Json = dict[str, Any]
@@ -133,7 +132,7 @@ async def system(tmp_path: Path) -> AsyncIterator[System]:
     async with AsyncExitStack() as stack:
         clients = {}
         for name, app in apps.items():
-            await stack.enter_async_context(LifespanManager(app))
+            await stack.enter_async_context(lifespan(app))
             client = httpx.AsyncClient(transport=_asgi(app), base_url=f"http://{name}")
             clients[name] = await stack.enter_async_context(client)
         yield System(apps, clients)
