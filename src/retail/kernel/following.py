@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -82,35 +82,56 @@ async def read_cursor(uow: CursorUnit, feed: str) -> int:
 # (inventory's ProductChange). The services' own signatures (`Batch[ProductChange]`) and
 # `CursorTarget[U, C]` keep the pairing checked.
 async def apply_batch(
-    uow: U, feed: str, batch: Batch[Any], apply_one: Callable[[U, Any], Awaitable[None]]
+    uow: U,
+    feed: str,
+    batch: Batch[Any],
+    apply_one: Callable[[U, Any], Awaitable[None]],
+    *,
+    known: int | None = None,
 ) -> int:
     """Apply the (seq, change) pairs past the stored cursor, with the cursor, in one
-    transaction; None stands for an event the service ignores. Returns how many were new."""
+    transaction; None stands for an event the service ignores. Returns how many were new.
+    `known`: the cursor as the caller last saw it (see `apply_batch_together`)."""
 
     async def one_by_one(unit: U, changes: Sequence[Any]) -> None:
         for change in changes:
             await apply_one(unit, change)
 
-    return await apply_batch_together(uow, feed, batch, one_by_one)
+    return await apply_batch_together(uow, feed, batch, one_by_one, known=known)
 
 
 async def apply_batch_together(
-    uow: U, feed: str, batch: Batch[Any], apply_all: Callable[[U, Sequence[Any]], Awaitable[None]]
+    uow: U,
+    feed: str,
+    batch: Batch[Any],
+    apply_all: Callable[[U, Sequence[Any]], Awaitable[None]],
+    *,
+    known: int | None = None,
 ) -> int:
     """`apply_batch`, with the new changes of the batch handed over in one call (in feed
-    order), so that a service can write a page of changes with a few statements."""
-    for _ in range(MAX_APPLY_ATTEMPTS):
-        applied = await _apply_once(uow, feed, batch, apply_all)
+    order), so that a service can write a page of changes with a few statements.
+
+    With `known` (the stored cursor as this process last wrote it) the cursor is not read
+    first: the compare-and-set that moves it checks `known` instead, and only if another
+    process moved it meanwhile is it read, and the batch filtered again."""
+    for attempt in range(MAX_APPLY_ATTEMPTS):
+        applied = await _apply_once(uow, feed, batch, apply_all, known if attempt == 0 else None)
         if applied is not None:
             return applied
     raise ServiceUnavailable(f"Another process keeps applying the {feed} feed")
 
 
 async def _apply_once(
-    uow: U, feed: str, batch: Batch[Any], apply_all: Callable[[U, Sequence[Any]], Awaitable[None]]
+    uow: U,
+    feed: str,
+    batch: Batch[Any],
+    apply_all: Callable[[U, Sequence[Any]], Awaitable[None]],
+    known: int | None,
 ) -> int | None:
+    if known is not None and all(seq <= known for seq, _ in batch):
+        return 0  # applied already, by this process: nothing to open a transaction for
     async with uow:
-        cursor = await uow.cursors.get(feed)
+        cursor = known if known is not None else await uow.cursors.get(feed)
         fresh = [(seq, change) for seq, change in batch if seq > cursor]
         if not fresh:
             return 0
@@ -121,10 +142,20 @@ async def _apply_once(
     return len(fresh)
 
 
-@dataclass(frozen=True)
+@dataclass
 class CursorTarget(Generic[U, C]):
     """A `FeedTarget` over a service's units of work: `translate` turns events into the
-    service's changes (None for events it ignores), `apply_one` applies one change."""
+    service's changes (None for events it ignores), `apply_one` applies one change.
+
+    It remembers the cursor it last read or moved. The follower asks for the cursor before
+    every read of the feed, and the apply would read it again in its transaction: with the
+    cursor remembered, a batch costs one transaction that moves the cursor
+    (compare-and-set) and applies, instead of a read-only one and a reading one (on
+    PostgreSQL, products spent a fifth of its CPU on those reads while following
+    inventory's stock). Another process following the same feed into the same database can
+    only move the stored cursor ahead of the remembered one: then this process reads some
+    events it need not have, and the compare-and-set fails, reads the cursor and filters
+    the batch, so nothing is applied twice. After a failed apply the cursor is read again."""
 
     feed: str
     units: Callable[..., U]
@@ -133,16 +164,22 @@ class CursorTarget(Generic[U, C]):
     # When given, a batch's new changes go to it in one call instead of to `apply_one` one by
     # one (a page of a bulk import: a few statements instead of several per event).
     apply_all: Callable[[U, Sequence[C]], Awaitable[None]] | None = None
+    _known: int | None = field(default=None, init=False, repr=False)
 
     async def load_cursor(self) -> int:
-        return await read_cursor(self.units(readonly=True), self.feed)
+        if self._known is None:
+            self._known = await read_cursor(self.units(readonly=True), self.feed)
+        return self._known
 
     async def apply(self, events: Sequence[Event]) -> None:
         batch = self.translate(events)
+        known, self._known = self._known, None  # read again should this apply fail
         if self.apply_all is not None:
-            await apply_batch_together(self.units(), self.feed, batch, self.apply_all)
+            await apply_batch_together(self.units(), self.feed, batch, self.apply_all, known=known)
         else:
-            await apply_batch(self.units(), self.feed, batch, self.apply_one)
+            await apply_batch(self.units(), self.feed, batch, self.apply_one, known=known)
+        if events:  # the stored cursor is now at least the batch's last seq
+            self._known = max(known or 0, events[-1].seq)
 
 
 class Backoff:
