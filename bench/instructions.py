@@ -1,6 +1,12 @@
-"""`uv run python -m bench.instructions`: what a request costs in CPU instructions, counted by
-valgrind's callgrind, so that a difference of 1-2% shows on a machine whose load moves
-requests/s by a factor of two.
+"""`uv run python -m bench.instructions [--orders]`: what a request costs in CPU instructions,
+counted by valgrind's callgrind, so that a difference of 1-2% shows on a machine whose load
+moves requests/s by a factor of two.
+
+`--orders`: the order path instead. Products, inventory and orders each run under
+callgrind (bench.orders' stack); one stocked product; then `--requests` orders placed one
+after another by rotating customers, with every process counted from the first order until
+the followers have applied the last one's events (a fixed settling time, the same for
+every tree measured). Prints instructions per order, by process and in all.
 
 Starts `retail serve products` under callgrind (nothing counted until asked), once per
 setting (metrics on and off by default, both at once: the counts do not depend on the
@@ -20,11 +26,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
+from bench.orders import codec, seed, services
 from bench.stack import wait_until_ok
 from retail.kernel.security import TokenCodec
 
@@ -113,13 +121,56 @@ def count(env_extra: dict[str, str], requests: int) -> dict[str, float]:
         return found
 
 
+SETTLE_SECONDS = 5.0  # under the catalogue view's 10 s of rest, so it stays awake
+
+
+def count_orders(orders: int) -> dict[str, float]:
+    """Instructions per order placed, by service process, under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind"
+        prefix = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
+        prefix.append(f"--callgrind-out-file={out}.%p")
+        with services(Path(tmp), 1, prefix=prefix, start_timeout=600) as stack:
+            product = seed(stack.urls, orders + 100)
+            tokens = [codec.issue_access(f"customer-{n}", "customer") for n in range(20)]
+            body = {"items": [{"product_id": product, "quantity": 1}], "shipping_address": "1 A St"}
+            with httpx.Client(base_url=stack.urls["orders"], timeout=60) as client:
+
+                def place(n: int) -> None:
+                    headers = {"Authorization": f"Bearer {tokens[n % len(tokens)]}"}
+                    client.post("/api/orders", json=body, headers=headers).raise_for_status()
+
+                for n in range(20):  # warm: connections, caches, the catalogue view
+                    place(n)
+                time.sleep(SETTLE_SECONDS)
+                for pid in stack.pids.values():
+                    _callgrind(pid, "-z")
+                    _callgrind(pid, "-i", "on")
+                for n in range(orders):
+                    place(n)
+                time.sleep(SETTLE_SECONDS)  # the followers apply the last events
+                for pid in stack.pids.values():
+                    _callgrind(pid, "-i", "off")
+                    _callgrind(pid, "-d", "orders")
+            found = {
+                name: _total(Path(f"{out}.{pid}.1")) / orders for name, pid in stack.pids.items()
+            }
+    return found
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
     parser.add_argument("--requests", type=int, default=300, help="per counted window")
+    parser.add_argument("--orders", action="store_true", help="the order path instead")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind not found (apt-get install valgrind)")
         return 1
+    if args.orders:
+        per_order = count_orders(args.requests)
+        parts = ", ".join(f"{name} {count:,.0f}" for name, count in per_order.items())
+        print(f"instructions per order: {sum(per_order.values()):,.0f} ({parts})")
+        return 0
     with ThreadPoolExecutor(len(SETTINGS)) as pool:
         futures = {name: pool.submit(count, env, args.requests) for name, env in SETTINGS.items()}
         results = {name: future.result() for name, future in futures.items()}

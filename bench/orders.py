@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,8 +73,16 @@ class Stack:
 
 
 @contextmanager
-def services(data_dir: Path, workers: int, database_url: str | None = None) -> Iterator[Stack]:
-    """Products, inventory and orders; categories gets a port nobody listens on."""
+def services(
+    data_dir: Path,
+    workers: int,
+    database_url: str | None = None,
+    *,
+    prefix: Sequence[str] = (),
+    start_timeout: float = 120.0,
+) -> Iterator[Stack]:
+    """Products, inventory and orders; categories gets a port nobody listens on. `prefix`
+    runs each under another command (valgrind, for bench.instructions)."""
     ports = dict(zip(SERVICES, _free_ports(len(SERVICES)), strict=True))
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_PORT", "_URL"))}
@@ -88,8 +96,9 @@ def services(data_dir: Path, workers: int, database_url: str | None = None) -> I
     try:
         for name, count in [("products", 1), ("inventory", workers), ("orders", workers)]:
             command = [sys.executable, "-m", "retail", "serve", name, "--port", str(ports[name])]
-            processes[name] = subprocess.Popen([*command, "--workers", str(count)], env=env)
-            _wait_for(f"{urls[name]}/health")
+            command += ["--workers", str(count)]
+            processes[name] = subprocess.Popen([*prefix, *command], env=env)
+            _wait_for(f"{urls[name]}/health", timeout=start_timeout)
         yield Stack(urls, {name: process.pid for name, process in processes.items()})
     finally:
         for process in processes.values():
