@@ -232,12 +232,13 @@ async def test_a_stale_token_does_not_sign_the_shopper_out_while_browsing(
 ) -> None:
     """axios' 401 interceptor signs out and reloads /login: public reads must not answer
     401 to a token that no longer verifies."""
-    await catalogue(system)
+    _admin, _burgers, made = await catalogue(system)
     shopper = system.browser()
     shopper.token = "expired.or.foreign"
     for service, path in [
         ("categories", "/api/categories"),
         ("products", "/api/products?page=1&limit=12&sort=name&order=asc"),
+        ("products", f"/api/products/{made[0]['id']}"),  # the product page
     ]:
         response = await shopper.send(service, "GET", path)
         assert response.status_code == 200, (path, response.text)
