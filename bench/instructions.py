@@ -2,6 +2,10 @@
 counted by valgrind's callgrind, so that a difference of 1-2% shows on a machine whose load
 moves requests/s by a factor of two.
 
+`--orders-page N`: the customer's own orders page instead (10 a page, pages 1 to 5 in
+turn), for a customer with N orders, written straight into the database before the orders
+service starts alone under callgrind (no feeds followed, nothing recovered).
+
 `--orders`: the order path instead. Products, inventory and orders each run under
 callgrind (bench.orders' stack); one stocked product; then `--requests` orders placed one
 after another by rotating customers, with every process counted from the first order until
@@ -20,6 +24,7 @@ the client. Needs valgrind (`apt-get install valgrind`); about four minutes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import socket
@@ -27,14 +32,21 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 from bench.orders import codec, seed, services
 from bench.stack import wait_until_ok
+from retail.kernel.db import engine_for, migrate
 from retail.kernel.security import TokenCodec
+from retail.orders.adapters.sql import OrdersUnitOfWork
+from retail.orders.config import OrdersSettings
+from retail.orders.domain import Order, OrderLine
+from retail.orders.main import MIGRATIONS
 
 SECRET = "bench-instructions-signing-secret-long-enough-for-hs256"
 
@@ -58,35 +70,44 @@ def _total(dump: Path) -> int:
     return int(line.split()[0].replace(",", ""))
 
 
+def _serve_under_callgrind(
+    service: str, data_dir: Path, env_extra: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`retail serve <service>` under callgrind, counting nothing until asked: the process,
+    its port and the prefix of its dump files."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        **env_extra,
+        "DATA_DIR": str(data_dir),
+        "JWT_SECRET_KEY": SECRET,
+        "LOG_LEVEL": "WARNING",
+    }
+    out = data_dir / "callgrind"
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out}.%p",
+        sys.executable,
+        "-m",
+        "retail",
+        "serve",
+        service,
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    return server, port, out
+
+
 def count(env_extra: dict[str, str], requests: int) -> dict[str, float]:
     """Instructions per request of each window, for one setting."""
     with tempfile.TemporaryDirectory() as tmp:
-        port = _free_port()
-        env = {
-            **os.environ,
-            **env_extra,
-            "DATA_DIR": tmp,
-            "JWT_SECRET_KEY": SECRET,
-            "LOG_LEVEL": "WARNING",
-            "FOLLOW_REVOCATIONS": "false",
-        }
-        out = Path(tmp) / "callgrind"
-        command = [
-            "valgrind",
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            f"--callgrind-out-file={out}.%p",
-            sys.executable,
-            "-m",
-            "retail",
-            "serve",
-            "products",
-            "--port",
-            str(port),
-        ]
-        server = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        env = {**env_extra, "FOLLOW_REVOCATIONS": "false"}
+        server, port, out = _serve_under_callgrind("products", Path(tmp), env)
         base = f"http://127.0.0.1:{port}"
         found: dict[str, float] = {}
         try:
@@ -158,14 +179,93 @@ def count_orders(orders: int) -> dict[str, float]:
     return found
 
 
+PAGE_CUSTOMER = "bench-page-customer"
+
+
+async def _fill_orders(data_dir: Path, count: int) -> None:
+    """`count` confirmed orders of one customer, written straight into the orders database
+    (placing them through the saga under callgrind would take an hour)."""
+    settings = OrdersSettings(_env_file=None, data_dir=data_dir, jwt_secret_key=SECRET)
+    engine = engine_for(settings)
+    await migrate(engine, MIGRATIONS)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    line = OrderLine("bench-product", "Tea bags", 350, 1, 500)
+    async with OrdersUnitOfWork(engine) as uow:
+        for n in range(count):
+            at = start + timedelta(seconds=n)
+            order = Order(
+                id=str(uuid.UUID(int=n)),
+                order_number=f"RP-{n:08d}",
+                user_id=PAGE_CUSTOMER,
+                status="confirmed",
+                lines=(line,),
+                shipping_address={"line1": "1 Bench Street", "city": "Testville"},
+                created_at=at,
+                updated_at=at,
+                reservation_id=str(uuid.UUID(int=n)),
+                recovery_lease_until=at,
+            )
+            await uow.orders.add(order)
+        await uow.commit()
+    await engine.dispose()
+
+
+def count_orders_page(orders: int, requests: int) -> float:
+    """Instructions per request of the customer's own orders page (10 a page, pages 1-5), for
+    a customer with `orders` orders, the orders service alone under callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(_fill_orders(Path(tmp), orders))
+        alone = {  # no peers to follow, nothing to recover: only the requests are counted
+            "FOLLOW_FEEDS": "false",
+            "FOLLOW_REVOCATIONS": "false",
+            "RECOVER_PENDING": "false",
+        }
+        server, port, out = _serve_under_callgrind("orders", Path(tmp), alone)
+        base = f"http://127.0.0.1:{port}"
+        token = TokenCodec(SECRET).issue_access(PAGE_CUSTOMER, "customer")
+        try:
+            # /health: /ready would wait for products and inventory, which are not started.
+            wait_until_ok([base + "/health"], 600, request_timeout=30)
+            headers = {"Authorization": f"Bearer {token}"}
+            with httpx.Client(base_url=base, timeout=60, headers=headers) as client:
+
+                def page(n: int) -> None:
+                    answer = client.get("/api/orders", params={"page": n % 5 + 1, "limit": 10})
+                    answer.raise_for_status()
+                    assert answer.json()["total"] == orders
+
+                for n in range(20):
+                    page(n)
+                _callgrind(server.pid, "-z")
+                _callgrind(server.pid, "-i", "on")
+                for n in range(requests):
+                    page(n)
+                _callgrind(server.pid, "-i", "off")
+                _callgrind(server.pid, "-d", "page")
+                return _total(Path(f"{out}.{server.pid}.1")) / requests
+        finally:
+            server.terminate()
+            server.wait(120)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
     parser.add_argument("--requests", type=int, default=300, help="per counted window")
     parser.add_argument("--orders", action="store_true", help="the order path instead")
+    parser.add_argument(
+        "--orders-page",
+        type=int,
+        metavar="ORDERS",
+        help="the orders page of a customer with this many orders instead",
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind not found (apt-get install valgrind)")
         return 1
+    if args.orders_page is not None:
+        per_page = count_orders_page(args.orders_page, args.requests)
+        print(f"instructions per orders page (10 of {args.orders_page:,} orders): {per_page:,.0f}")
+        return 0
     if args.orders:
         per_order = count_orders(args.requests)
         parts = ", ".join(f"{name} {count:,.0f}" for name, count in per_order.items())
