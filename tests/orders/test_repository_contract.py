@@ -191,6 +191,36 @@ async def test_transitions_are_conditional(processes: Processes) -> None:
     )
 
 
+async def test_page_totals_follow_every_change_and_only_committed_ones(
+    processes: Processes,
+) -> None:
+    one, two = processes.one, processes.two
+    await store(one, *(an_order(n, status="pending") for n in range(6)), an_order(9, user="bob"))
+
+    async def totals(user: str) -> list[int]:
+        queries = [
+            OrderQuery(user_id=user),
+            OrderQuery(user_id=user, hide_failed=True),
+            OrderQuery(user_id=user, status="pending"),
+            OrderQuery(user_id=user, status="failed"),
+        ]
+        async with two(readonly=True) as uow:
+            return [(await uow.orders.page(q, offset=0, limit=1)).total for q in queries]
+
+    assert await totals("alice") == [6, 6, 6, 0]
+    async with one() as uow:
+        for n in range(3):
+            assert await uow.orders.transition(an_order(n).id, "pending", "failed", T0)
+        assert await uow.orders.transition(an_order(3).id, "pending", "confirmed", T0)
+        await uow.commit()
+    async with one() as uow:  # never committed: no total may move
+        assert await uow.orders.transition(an_order(4).id, "pending", "failed", T0)
+        await uow.orders.add(an_order(7))
+    assert await totals("alice") == [6, 3, 2, 3]
+    assert await totals("bob") == [1, 1, 0, 0]
+    assert await totals("carol") == [0, 0, 0, 0]
+
+
 async def test_two_stores_racing_on_one_transition_have_one_winner(processes: Processes) -> None:
     one, two = processes.one, processes.two
     await store(one, *(an_order(n, status="pending") for n in range(10)))

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Table,
     and_,
     bindparam,
     delete,
@@ -34,6 +35,7 @@ from retail.orders.adapters.records import outcome_from_json, outcome_to_json
 from retail.orders.adapters.tables import (
     idempotency_keys,
     line_rows,
+    order_counts,
     order_lines,
     order_of,
     orders,
@@ -50,14 +52,15 @@ from retail.orders.domain import (
 from retail.orders.exceptions import IdempotencyKeyTaken, OrderNumberTaken
 
 
-def _page_condition(shape: _PageShape) -> ColumnElement[bool]:
+def _page_condition(shape: _PageShape, table: Table = orders) -> ColumnElement[bool]:
+    """The page's filter on `orders`, or on `order_counts` (which has the same two columns)."""
     conditions: list[ColumnElement[bool]] = [true()]
     if shape.by_user:
-        conditions.append(orders.c.user_id == bindparam("p_user"))
+        conditions.append(table.c.user_id == bindparam("p_user"))
     if shape.by_status:
-        conditions.append(orders.c.status == bindparam("p_status"))
+        conditions.append(table.c.status == bindparam("p_status"))
     elif shape.hide_failed:
-        conditions.append(orders.c.status != "failed")
+        conditions.append(table.c.status != "failed")
     return and_(*conditions)
 
 
@@ -77,9 +80,10 @@ class _PageStatements(NamedTuple):
 
 @functools.cache
 def _page_statements(shape: _PageShape) -> _PageStatements:
-    """A page's three statements, built once per shape (six at most): the count, the orders
+    """A page's three statements, built once per shape (six at most): the total, the orders
     (newest first, ties by id) and their lines, selected by the same page as a subquery so
-    that no IN list is built per call."""
+    that no IN list is built per call. A customer's total is summed from `order_counts` (at
+    most seven rows) instead of counting the customer's orders."""
     condition = _page_condition(shape)
     page = (
         select(orders)
@@ -94,7 +98,11 @@ def _page_statements(shape: _PageShape) -> _PageStatements:
         .where(order_lines.c.order_id.in_(ids))
         .order_by(order_lines.c.order_id, order_lines.c.position)
     )
-    count = select(func.count()).select_from(orders).where(condition)
+    if shape.by_user:
+        counted = _page_condition(shape, order_counts)
+        count = select(func.coalesce(func.sum(order_counts.c.n), 0)).where(counted)
+    else:
+        count = select(func.count()).select_from(orders).where(condition)
     return _PageStatements(Prepared(count), Prepared(page), Prepared(lines))
 
 
