@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import MetaData
@@ -141,9 +142,9 @@ class WatchedCommits(OutboxCommits):
         super().__init__()
         self.waiting = asyncio.Event()
 
-    async def wait(self, seen: int, at_most: float) -> None:
+    async def wait(self, seen: int, at_most: float, **kwargs: Any) -> None:
         self.waiting.set()
-        await super().wait(seen, at_most)
+        await super().wait(seen, at_most, **kwargs)
 
 
 @pytest.fixture
@@ -221,6 +222,45 @@ async def test_a_held_read_sees_another_process_commit_by_data_version(
     events_read = await asyncio.wait_for(waiting, 10)
     version.close()
     assert [e.seq for e in events_read] == [1]
+
+
+async def test_one_watch_wakes_every_held_read_on_another_process_commit(
+    engine: SqlDatabase, commits: WatchedCommits, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Three held reads, one version source: the process's one VersionWatch rechecks for all.
+    monkeypatch.setattr(events, "SQLITE_RECHECK_SECONDS", 0.01)
+    version = SqliteDataVersion(str(tmp_path / "feed.db"))
+    held_reads = [
+        asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
+        for _ in range(3)
+    ]
+    await held(commits)
+    other = sqlite3.connect(tmp_path / "feed.db")
+    other.execute(
+        "INSERT INTO outbox_events (type, key, data, occurred_at) "
+        "VALUES ('thing.created', 'k', '{}', '2026-01-01 00:00:00.000000')"
+    )
+    other.commit()
+    other.close()
+    answers = await asyncio.wait_for(asyncio.gather(*held_reads), 10)
+    version.close()
+    assert [[e.seq for e in answer] for answer in answers] == [[1], [1], [1]]
+
+
+@pytest.mark.parametrize("with_data_version", [False, True])
+async def test_a_held_read_ends_when_its_caller_hangs_up(
+    engine: SqlDatabase, commits: WatchedCommits, tmp_path: Path, with_data_version: bool
+) -> None:
+    version = SqliteDataVersion(str(tmp_path / "feed.db")) if with_data_version else None
+    gone: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiting = asyncio.create_task(
+        read_or_wait(reader(engine), 0, 10, 20.0, version=version, gone=gone)
+    )
+    await held(commits)
+    gone.set_result(None)
+    assert await asyncio.wait_for(waiting, 10) == []
+    if version is not None:
+        version.close()
 
 
 async def test_a_held_read_answers_empty_after_wait(

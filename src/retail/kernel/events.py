@@ -16,9 +16,11 @@ with what it applied.
 import asyncio
 import signal
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
+from functools import partial
 from types import FrameType
 from typing import Annotated, Any, Protocol
 
@@ -38,6 +40,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from starlette.types import Receive
 
 from retail.kernel.db import SqlSession, UtcDateTime, rows_affected
 from retail.kernel.prepared import Prepared
@@ -48,8 +51,9 @@ _OUTBOX_LOCK = 7_301_106
 MAX_FEED_BATCH = 1000
 MAX_FEED_WAIT_SECONDS = 25.0
 # A held feed read looks for commits this process did not signal (another process or
-# worker of the service) this often: on SQLite by `PRAGMA data_version` (microseconds),
-# elsewhere by reading the outbox again.
+# worker of the service) this often: on SQLite by `PRAGMA data_version` (microseconds), read
+# once for all the process's held reads (`VersionWatch`), elsewhere by reading the outbox
+# again.
 RECHECK_SECONDS = 1.0
 SQLITE_RECHECK_SECONDS = 1.0
 
@@ -182,24 +186,91 @@ class OutboxCommits:
             # call_soon_threadsafe: a signal handler or another event loop may call this.
             waiter.get_loop().call_soon_threadsafe(_settle, waiter)
 
-    async def wait(self, seen: int, at_most: float) -> None:
-        """Until `count` moves past `seen`, `close`, or `at_most` seconds."""
-        if self.count != seen or self.closing:
+    async def wait(
+        self,
+        seen: int,
+        at_most: float,
+        *,
+        watch: "tuple[VersionWatch, int | None] | None" = None,
+        gone: "asyncio.Future[None] | None" = None,
+    ) -> None:
+        """Until `count` moves past `seen`, `close`, or `at_most` seconds; or, with `watch`
+        (a `VersionWatch` and the version the caller read at), until the watch sees another
+        version; or, with `gone`, until that future is done (the caller hung up)."""
+        if self.count != seen or self.closing or (gone is not None and gone.done()):
             return
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         timer = loop.call_later(at_most, _settle, waiter)
         self._waiters.add(waiter)
+        if watch is not None:
+            watch[0].add(waiter, watch[1])
+        wake = partial(_settle_when_done, waiter)
+        if gone is not None:
+            gone.add_done_callback(wake)
         try:
             await waiter
         finally:
             timer.cancel()
             self._waiters.discard(waiter)
+            if watch is not None:
+                watch[0].discard(waiter)
+            if gone is not None:
+                gone.remove_done_callback(wake)
 
 
 def _settle(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_result(None)
+
+
+def _settle_when_done(waiter: asyncio.Future[None], _done: "asyncio.Future[None]") -> None:
+    _settle(waiter)
+
+
+class VersionWatch:
+    """Every held read of a process on one version source (SQLite's `PRAGMA data_version`)
+    looked after by one timer: a read a second in all, however many reads are held, instead
+    of one per held read. A read is woken when the version differs from the one it read at,
+    which is how another process's commit reaches it (this process's commits wake it at once
+    through `OUTBOX_COMMITS`). Armed only while some read waits."""
+
+    def __init__(self, version: "VersionSource") -> None:
+        self._version = version
+        self._waiters: dict[asyncio.Future[None], int | None] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, waiter: asyncio.Future[None], read_at: int | None) -> None:
+        self._waiters[waiter] = read_at
+        if self._timer is None:
+            loop = waiter.get_loop()
+            self._timer = loop.call_later(SQLITE_RECHECK_SECONDS, self._recheck, loop)
+
+    def discard(self, waiter: asyncio.Future[None]) -> None:
+        self._waiters.pop(waiter, None)
+        if not self._waiters and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _recheck(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if not self._waiters:
+            return
+        current = self._version()
+        for waiter, read_at in list(self._waiters.items()):
+            if current is None or current != read_at:
+                _settle(waiter)  # it reads again, and waits again if nothing is new
+        self._timer = loop.call_later(SQLITE_RECHECK_SECONDS, self._recheck, loop)
+
+
+_WATCHES: "weakref.WeakKeyDictionary[VersionSource, VersionWatch]" = weakref.WeakKeyDictionary()
+
+
+def _watch_of(version: "VersionSource") -> VersionWatch:
+    watch = _WATCHES.get(version)
+    if watch is None:
+        watch = _WATCHES[version] = VersionWatch(version)
+    return watch
 
 
 OUTBOX_COMMITS = OutboxCommits()
@@ -297,17 +368,19 @@ async def read_or_wait(
     wait: float,
     *,
     version: VersionSource | None = None,
-    gone: Callable[[], Awaitable[bool]] | None = None,
+    gone: "asyncio.Future[None] | None" = None,
 ) -> list[Event]:
     """The events after `after`, waiting up to `wait` seconds for some to be committed.
 
-    Woken at once by this process's commits (`OUTBOX_COMMITS`), and every recheck for other
-    processes'. `version` (SQLite's data_version) lets a recheck skip the read when nothing
-    was committed at all; `gone` ends the wait when the caller has hung up.
+    Woken at once by this process's commits (`OUTBOX_COMMITS`), and by a recheck for other
+    processes' (every `RECHECK_SECONDS`, a read each). With `version` (SQLite's
+    data_version) the process's one `VersionWatch` rechecks for every held read at once, and
+    wakes a read only when something was committed. `gone` is done when the caller has hung
+    up, which ends the wait.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
-    recheck = RECHECK_SECONDS if version is None else SQLITE_RECHECK_SECONDS
+    watch = _watch_of(version) if version is not None else None
     read_at: int | None = None
     while True:
         seen = OUTBOX_COMMITS.count  # before reading: a commit after the read wakes us
@@ -318,9 +391,20 @@ async def read_or_wait(
             if events:
                 return events
         remaining = deadline - loop.time()
-        if remaining <= 0 or OUTBOX_COMMITS.closing or (gone is not None and await gone()):
+        if remaining <= 0 or OUTBOX_COMMITS.closing or (gone is not None and gone.done()):
             return []
-        await OUTBOX_COMMITS.wait(seen, min(remaining, recheck))
+        if watch is None:
+            await OUTBOX_COMMITS.wait(seen, min(remaining, RECHECK_SECONDS), gone=gone)
+        else:
+            await OUTBOX_COMMITS.wait(seen, remaining, watch=(watch, read_at), gone=gone)
+
+
+async def _hung_up(receive: Receive) -> None:
+    """Until the client has gone (or the answer is sent): what ends a held read early,
+    without asking the connection every recheck (Starlette's `is_disconnected`)."""
+    with suppress(Exception):  # a receive that fails: the client is gone too
+        while (await receive())["type"] != "http.disconnect":
+            pass
 
 
 @asynccontextmanager
@@ -368,9 +452,12 @@ def feed_router(reader_dependency: Callable[..., Awaitable[EventReader]]) -> API
         wait: Annotated[float, Query(ge=0, le=MAX_FEED_WAIT_SECONDS)] = 0,
     ) -> EventFeed:
         version: VersionSource | None = getattr(request.app.state, "data_version", None)
-        events = await read_or_wait(
-            reader, after, limit, wait, version=version, gone=request.is_disconnected
-        )
+        gone = asyncio.ensure_future(_hung_up(request.receive)) if wait > 0 else None
+        try:
+            events = await read_or_wait(reader, after, limit, wait, version=version, gone=gone)
+        finally:
+            if gone is not None:
+                gone.cancel()
         return EventFeed(events=events, last_seq=events[-1].seq if events else after)
 
     return router
