@@ -30,7 +30,7 @@ from retail.kernel.settings import (
     ensure_development_secret,
     fresh_metrics_dir,
 )
-from retail.supervisor import MIGRATIONS, PRELOAD, Supervisor, preload
+from retail.supervisor import MIGRATIONS, POSTGRES, PRELOAD, Supervisor, preload
 
 STARTUP_FAILURE = 3  # uvicorn's exit code when the app does not start
 # Idle keep-alive connections are kept longer than any client of ours keeps them (the peer
@@ -126,8 +126,10 @@ def _up(args: argparse.Namespace) -> int:
         return 2
     configure_logging("up", settings.log_level, settings.log_format)
     # The stack every service imports, once, before forking them; on a first start also
-    # Alembic, which every database then needs (~0.2 s of CPU each).
-    preload(PRELOAD + MIGRATIONS if _first_start(settings, services) else PRELOAD)
+    # Alembic, which every database then needs (~0.2 s of CPU each); on PostgreSQL its
+    # adapter (SQLAlchemy's asyncio extension and ORM, which SQLite never loads).
+    modules = PRELOAD + MIGRATIONS if _first_start(settings, services) else PRELOAD
+    preload(modules + POSTGRES if _postgres_named(settings, services) else modules)
     host = "127.0.0.1" if args.host in {"0.0.0.0", "::"} else args.host  # noqa: S104
     for name in services:
         print(f"  {name:<11} http://{host}:{settings.port_of(name)}/docs", flush=True)
@@ -137,6 +139,12 @@ def _up(args: argparse.Namespace) -> int:
         return run_server(service, args.host, settings.port_of(service), settings.workers)
 
     return Supervisor(services, serve).run()
+
+
+def _postgres_named(settings: Settings, services: Sequence[str]) -> bool:
+    """Whether DATABASE_URL or a service's own `<SERVICE>_DATABASE_URL` is PostgreSQL."""
+    urls = [settings.database_url, *(os.environ.get(f"{s.upper()}_DATABASE_URL") for s in services)]
+    return any(url and url.lower().startswith("postgresql") for url in urls)
 
 
 def _first_start(settings: Settings, services: Sequence[str]) -> bool:

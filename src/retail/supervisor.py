@@ -46,6 +46,8 @@ PRELOAD = (
 )
 # What a first start adds: every database is migrated, with Alembic.
 MIGRATIONS = ("alembic.command", "alembic.config", "alembic.runtime.migration")
+# What a PostgreSQL database adds (the SQLite default never imports it).
+POSTGRES = ("retail.kernel.postgres",)
 FIRST_BACKOFF_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 30.0
 # A child that ran this long before dying was healthy: its restart starts the backoff afresh.

@@ -26,6 +26,8 @@ NOT_AT_START = {"boto3", "botocore", "s3transfer", "PIL", "numpy", "scipy", "bm2
 # Where its command line's libraries are installed it loads them too (rich, pygments).
 NOT_AT_START |= {"httpx", "rich", "pygments"}
 SEARCH_ENGINE = {"tantivy", "rapidfuzz"}
+# SQLAlchemy's asyncio extension and its ORM: the PostgreSQL adapter's (kernel/postgres.py).
+NOT_ON_SQLITE = {"sqlalchemy.orm", "sqlalchemy.ext"}
 # Tracing is off unless OTEL_TRACES_EXPORTER names an exporter (kernel/tracing.py). The
 # OpenTelemetry API itself is always loaded: FastAPI imports it.
 TRACING = {"opentelemetry.sdk", "opentelemetry.exporter"}
@@ -35,7 +37,9 @@ import asyncio, importlib, json, sys
 
 def name_of(module):
     parts = module.split(".")
-    return ".".join(parts[:2]) if parts[0] == "opentelemetry" else parts[0]
+    if parts[0] == "opentelemetry" or parts[:2] in (["sqlalchemy", "orm"], ["sqlalchemy", "ext"]):
+        return ".".join(parts[:2])
+    return parts[0]
 
 def loaded():
     return sorted({name_of(module) for module in sys.modules})
@@ -93,7 +97,7 @@ def at_head(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("service", list(SERVICE_PORTS))
 def test_a_service_loads_only_what_it_uses(service: str, at_head: Path) -> None:
     loaded = _probe(at_head, service)
-    forbidden = NOT_ON_SQL | NOT_AT_START | TRACING | {"alembic", "mako"}
+    forbidden = NOT_ON_SQL | NOT_ON_SQLITE | NOT_AT_START | TRACING | {"alembic", "mako"}
     assert "fastapi" in loaded["imported"]  # the probe sees what is loaded
     if service == "search":
         assert loaded["started"] >= SEARCH_ENGINE
