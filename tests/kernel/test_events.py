@@ -204,12 +204,22 @@ async def test_a_held_read_answers_when_this_process_commits(
         version.close()
 
 
-async def test_a_held_read_sees_another_process_commit_by_data_version(
-    engine: SqlDatabase, commits: WatchedCommits, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("readers", [1, 3])
+async def test_held_reads_see_another_process_commit_by_data_version(
+    engine: SqlDatabase,
+    commits: WatchedCommits,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    readers: int,
 ) -> None:
+    # One version source however many reads are held: the process's one VersionWatch
+    # rechecks for all of them.
     monkeypatch.setattr(events, "SQLITE_RECHECK_SECONDS", 0.01)
     version = SqliteDataVersion(str(tmp_path / "feed.db"))
-    waiting = asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
+    held_reads = [
+        asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
+        for _ in range(readers)
+    ]
     await held(commits)
     # A plain sqlite3 connection: no SQLAlchemy event, so no signal, as from another process.
     other = sqlite3.connect(tmp_path / "feed.db")
@@ -219,32 +229,9 @@ async def test_a_held_read_sees_another_process_commit_by_data_version(
     )
     other.commit()
     other.close()
-    events_read = await asyncio.wait_for(waiting, 10)
-    version.close()
-    assert [e.seq for e in events_read] == [1]
-
-
-async def test_one_watch_wakes_every_held_read_on_another_process_commit(
-    engine: SqlDatabase, commits: WatchedCommits, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    # Three held reads, one version source: the process's one VersionWatch rechecks for all.
-    monkeypatch.setattr(events, "SQLITE_RECHECK_SECONDS", 0.01)
-    version = SqliteDataVersion(str(tmp_path / "feed.db"))
-    held_reads = [
-        asyncio.create_task(read_or_wait(reader(engine), 0, 10, 20.0, version=version))
-        for _ in range(3)
-    ]
-    await held(commits)
-    other = sqlite3.connect(tmp_path / "feed.db")
-    other.execute(
-        "INSERT INTO outbox_events (type, key, data, occurred_at) "
-        "VALUES ('thing.created', 'k', '{}', '2026-01-01 00:00:00.000000')"
-    )
-    other.commit()
-    other.close()
     answers = await asyncio.wait_for(asyncio.gather(*held_reads), 10)
     version.close()
-    assert [[e.seq for e in answer] for answer in answers] == [[1], [1], [1]]
+    assert [[e.seq for e in answer] for answer in answers] == [[1]] * readers
 
 
 @pytest.mark.parametrize("with_data_version", [False, True])
