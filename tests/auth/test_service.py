@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from retail.auth.exceptions import (
     TokenReused,
     UserNotFound,
 )
+from retail.auth.main import _purging
 from retail.auth.ports import AuthDeps
 from retail.kernel.errors import ValidationFailed
 from retail.kernel.security import TokenCodec
@@ -566,3 +568,25 @@ def test_settings_refuse_what_cannot_run_safely(tmp_path: Path, values: dict[str
     with pytest.raises(SettingsError) as refused:
         make_settings(AuthSettings, tmp_path, **values)
     assert PASSWORD not in str(refused.value)
+
+
+async def test_the_purge_loop_stops_even_when_a_purge_swallows_the_cancellation(
+    tmp_path: Path,
+) -> None:
+    # pymongo's async client can turn a cancellation into an error of its own; the loop
+    # logs errors and goes on, so without a check it would sleep a whole window and more.
+    purging = asyncio.Event()
+
+    async def purge() -> None:
+        purging.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ConnectionError("the driver's own error") from None
+
+    async def run_until_purging() -> None:
+        async with _purging(purge, make_settings(AuthSettings, tmp_path)):
+            await purging.wait()
+
+    done, _ = await asyncio.wait({asyncio.create_task(run_until_purging())}, timeout=10)
+    assert done, "the purge loop went on after its cancellation was swallowed"

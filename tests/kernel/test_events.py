@@ -117,6 +117,35 @@ async def test_run_long_polls_backs_off_while_the_feed_fails_and_logs_once(
     assert sum("answering again" in m for m in messages) == 1
 
 
+class SwallowingSource:
+    """A read that turns its cancellation into an error of its own, as pymongo's async client
+    can: the follower must stop all the same."""
+
+    def __init__(self) -> None:
+        self.reading = asyncio.Event()
+
+    async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed:
+        self.reading.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ConnectionError("the driver's own error") from None
+        return EventFeed(events=[], last_seq=after)
+
+
+async def test_a_follower_stops_even_when_its_read_swallows_the_cancellation() -> None:
+    source = SwallowingSource()
+    follower = FeedFollower("t", source, Target(), min_interval=0.0, wait=20.0)
+
+    async def follow_until_reading() -> None:
+        async with following(follower):
+            await source.reading.wait()
+
+    # Not wait_for: it would wait for the cancelled block, which without the check is forever.
+    done, _ = await asyncio.wait({asyncio.create_task(follow_until_reading())}, timeout=10)
+    assert done, "the follower went on after its cancellation was swallowed"
+
+
 def test_backoff_starts_over_after_the_feed_answers() -> None:
     backoff = Backoff("t")
     assert [backoff.failed(OSError()) for _ in range(3)] == [0.1, 0.2, 0.4]

@@ -34,7 +34,7 @@ from retail.orders.exceptions import (
     ReplayedFailure,
     UnknownProduct,
 )
-from retail.orders.service import RecoveryReport, placing, recover, saga
+from retail.orders.service import RecoveryReport, placing, recover, recovery, saga
 from retail.orders.service.idempotency import claim_for
 from tests.orders.fakes import Clock, FakeCatalog, FakeInventory, State, World
 
@@ -572,3 +572,26 @@ async def test_a_cancel_racing_a_status_change_rechecks_the_new_status(world: Wo
     with pytest.raises(InvalidStatusTransition):
         await service.cancel_order(world.deps(), caller=ADMIN, order_id=order.id)
     assert world.inventory.held() == {"lamp": 2}  # a shipped order keeps its stock
+
+
+async def test_the_recovery_loop_stops_even_when_a_pass_swallows_the_cancellation(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pymongo's async client can turn a cancellation into an error of its own; the loop
+    # logs errors and goes on, so without a check it would never stop.
+    passing = asyncio.Event()
+
+    async def swallowing_pass(*_args: object, **_kwargs: object) -> RecoveryReport:
+        passing.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise ConnectionError("the driver's own error") from None
+        return RecoveryReport()
+
+    monkeypatch.setattr(recovery, "recover", swallowing_pass)
+    task = asyncio.create_task(recovery.keep_recovering(world.deps(), interval_seconds=0, batch=1))
+    await passing.wait()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done, "the recovery loop went on after its cancellation was swallowed"

@@ -23,6 +23,7 @@ from retail.auth.ports import AuthDeps, ProductCatalog, UnitOfWork, Units
 from retail.auth.router import router
 from retail.kernel.app import create_service_app
 from retail.kernel.events import Event, feed_router
+from retail.kernel.following import raise_if_cancelled
 from retail.kernel.http import Transports
 from retail.kernel.security import TokenCodec
 from retail.kernel.sessions import LocalFeed, revocations_followed
@@ -152,6 +153,7 @@ async def _purging(
                 await purge()
             except Exception as exc:  # a busy database now is no reason to stop purging
                 logger.warning("purge failed: %s", exc)
+            raise_if_cancelled()
             await asyncio.sleep(settings.login_window_seconds)
 
     task = asyncio.create_task(loop(), name="auth:purge")

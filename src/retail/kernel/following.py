@@ -250,6 +250,7 @@ class FeedFollower:
         loop = asyncio.get_running_loop()
         backoff = Backoff(self.name, self._max_backoff)
         while True:
+            raise_if_cancelled()
             started = loop.time()
             try:
                 cursor = await self._target.load_cursor()  # another process may have moved it
@@ -257,11 +258,23 @@ class FeedFollower:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep following; the peer may be restarting
+                raise_if_cancelled()
                 await self._sleep(backoff.failed(exc))
                 continue
             backoff.succeeded()
             if not applied:  # a peer that answered at once with nothing is not asked again at once
                 await self._sleep(max(0.0, started + self._min_interval - loop.time()))
+
+
+def raise_if_cancelled() -> None:
+    """Raise `CancelledError` if the current task was cancelled and the cancellation was
+    swallowed on the way. pymongo's async client can turn one into an error of its own,
+    which a background loop then logs and goes on from: it would never stop, and its app's
+    shutdown would wait for it forever (seen on the MongoDB pass). Every background loop
+    calls this before it waits or works again."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @contextlib.asynccontextmanager

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from retail.kernel.errors import AppError
+from retail.kernel.following import raise_if_cancelled
 from retail.orders.domain import Order
 from retail.orders.ports import OrdersDeps
 from retail.orders.service import saga
@@ -76,4 +77,5 @@ async def keep_recovering(deps: OrdersDeps, *, interval_seconds: float, batch: i
             raise
         except Exception:
             logger.exception("recovery pass failed; retrying")
+        raise_if_cancelled()
         await asyncio.sleep(interval_seconds)
