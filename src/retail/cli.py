@@ -144,7 +144,16 @@ def _up(args: argparse.Namespace) -> int:
 def _postgres_named(settings: Settings, services: Sequence[str]) -> bool:
     """Whether DATABASE_URL or a service's own `<SERVICE>_DATABASE_URL` is PostgreSQL."""
     urls = [settings.database_url, *(os.environ.get(f"{s.upper()}_DATABASE_URL") for s in services)]
-    return any(url and url.lower().startswith("postgresql") for url in urls)
+    return any(_is_postgres(url) for url in urls if url)
+
+
+def _is_postgres(url: str) -> bool:
+    from retail.kernel.db import backend_of  # SQLAlchemy: `retail up` preloads it anyway
+
+    try:
+        return backend_of(url) == "postgresql"
+    except ValueError:
+        return False  # the service itself refuses it, with its own message
 
 
 def _first_start(settings: Settings, services: Sequence[str]) -> bool:
