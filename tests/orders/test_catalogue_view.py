@@ -4,6 +4,7 @@ the bound is checked exactly, whatever the machine's speed."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -188,6 +189,103 @@ async def test_it_keeps_itself_current_only_while_orders_come(
     assert resting > MAX_AGE
     products.put("pen", 100)
     await view.lookup(["pen"])
-    assert view.next_wait() == MAX_AGE / 2
+    assert view.next_wait() == MAX_AGE / 4
     clock.now += 60
     assert view.next_wait() == resting
+
+
+class LateProducts(Products):
+    """A feed whose held reads are answered `late` seconds after their wait (a busy products,
+    a busy event loop): each read carries one new price, and notes, just before it is
+    answered, whether the view was still current."""
+
+    def __init__(self, clock: Clock, late: float, reads: int) -> None:
+        super().__init__()
+        self.clock = clock
+        self.late = late
+        self.reads = reads
+        self.current_before_answers: list[bool] = []
+        self.view: CatalogueView | None = None
+
+    async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed:
+        assert self.view is not None
+        if wait:
+            if len(self.current_before_answers) == self.reads:
+                raise asyncio.CancelledError  # enough: ends the follower
+            self.put("pen", 100 + len(self.current_before_answers))
+            self.clock.now += wait + self.late
+            self.current_before_answers.append(self.view.is_current())
+        return await super().read_events(after, limit, wait=wait)
+
+
+@pytest.mark.parametrize(("late", "stays_current"), [(0.49, True), (0.6, False)])
+async def test_while_orders_come_an_answer_may_be_late_by_a_quarter_bound(
+    clock: Clock, late: float, stays_current: bool
+) -> None:
+    """Reads held a quarter of the bound, one after another: the view is current at every
+    moment (the worst is just before an answer lands) if each answer is at most a quarter
+    bound late. Held for half the bound, any lateness made it stale once a cycle."""
+    products = LateProducts(clock, late, reads=6)
+    view = products.view = CatalogueView(products, max_age=MAX_AGE, clock=clock)
+    products.put("pen", 99)
+    await view.lookup(["pen"])  # orders are coming
+    follower = view.following(products)
+    await follower.catch_up()
+    with pytest.raises(asyncio.CancelledError):
+        await follower.run()
+    assert len(products.current_before_answers) == 6
+    assert all(products.current_before_answers[1:]) is stays_current
+
+
+class HeldProducts(Products):
+    """A feed that holds a read (wait > 0) until it is cancelled or released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[float] = []
+        self.holding = asyncio.Event()
+        self.cancelled = 0
+        self.release = asyncio.Event()
+
+    async def read_events(self, after: int, limit: int, *, wait: float = 0) -> EventFeed:
+        if wait:
+            self.held.append(wait)
+            self.holding.set()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        return await super().read_events(after, limit, wait=wait)
+
+
+async def test_the_first_order_after_a_quiet_spell_cuts_the_resting_read_short(
+    clock: Clock,
+) -> None:
+    """At rest the view's read is held long. The first order goes to products, and wakes the
+    follower, which gives the held read up and reads the feed's head at once: the next
+    order is answered from the view, not 15 s later."""
+    products = HeldProducts()
+    view = CatalogueView(products, max_age=MAX_AGE, clock=clock)
+    products.put("pen", 100)
+    follower = view.following(products)
+    await follower.catch_up()
+    clock.now += 60  # a quiet spell: stale, and resting
+    running = asyncio.create_task(follower.run())
+    try:
+        await asyncio.wait_for(products.holding.wait(), 10)
+        assert products.held == [view.next_wait()]
+        assert products.held[0] > MAX_AGE
+        assert price(await view.lookup(["pen"]), "pen") == 100
+        assert products.lookups == [["pen"]]
+        for _ in range(100):
+            if view.is_current():
+                break
+            await asyncio.sleep(0)
+        assert products.cancelled == 1
+        assert view.is_current()
+        assert price(await view.lookup(["pen"]), "pen") == 100
+        assert products.lookups == [["pen"]]  # the second order: from the view
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
