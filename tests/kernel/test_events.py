@@ -31,7 +31,7 @@ from retail.kernel.events import (
     outbox_table,
     read_or_wait,
 )
-from retail.kernel.following import Backoff, FeedFollower, following
+from retail.kernel.following import FEED_LINGER_SECONDS, Backoff, FeedFollower, following
 from tests.support import admin_headers, assert_error, make_settings, serve, service_headers
 
 OUTBOX = outbox_table(MetaData())
@@ -98,7 +98,7 @@ async def test_run_long_polls_backs_off_while_the_feed_fails_and_logs_once(
 
     async def sleep(seconds: float) -> None:  # records instead of sleeping
         delays.append(seconds)
-        if len(delays) == 9:
+        if len(delays) == 10:
             enough.set()
         await asyncio.sleep(0)
 
@@ -108,13 +108,41 @@ async def test_run_long_polls_backs_off_while_the_feed_fails_and_logs_once(
             await asyncio.wait_for(enough.wait(), 10)
     assert target.applied == [1, 2]
     assert delays[:8] == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]  # capped exponential
+    assert delays[8] == FEED_LINGER_SECONDS  # after the two events
     # Then a read found nothing at once (this source does not hold reads): it is not asked
     # again before min_interval, measured from when that read began.
-    assert 0 < delays[8] <= 30.0
+    assert 0.05 < delays[9] <= 30.0
     assert set(source.reads) == {20.0}
     messages = [r.getMessage() for r in caplog.records]
     assert sum("retrying until it answers" in m for m in messages) == 1  # once per outage
     assert sum("answering again" in m for m in messages) == 1
+
+
+@pytest.mark.parametrize("linger", [FEED_LINGER_SECONDS, 0.0])
+async def test_a_follower_lingers_after_a_partial_batch_only(linger: float) -> None:
+    """A full page is followed by the next read at once; a partial one (the head of a feed
+    that commits one event at a time) by `linger`, so the next read carries more."""
+    log, target = await make_log(5), Target()
+    follower = FeedFollower("t", Source(log), target, batch_size=2, wait=20.0, linger=linger)
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 2:
+            raise asyncio.CancelledError  # enough: ends the follower
+        await log.append("thing.created", "k", {})  # committed while the follower waits
+
+    follower._sleep = sleep
+    with pytest.raises(asyncio.CancelledError):
+        await follower.run()
+    # Pages [1, 2] and [3, 4] back to back, then [5] and a linger, then [6] and another.
+    # Without one, the follower reads again at once, finds nothing, and rests the min_interval.
+    assert target.applied[:5] == [1, 2, 3, 4, 5]
+    if linger:
+        assert delays == [linger, linger]
+    else:
+        assert len(delays) == 2
+        assert min(delays) > 0.4
 
 
 class SwallowingSource:

@@ -32,6 +32,13 @@ FIRST_BACKOFF_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 # Losing the cursor race repeatedly only happens on back ends that do not serialise writers.
 MAX_APPLY_ATTEMPTS = 5
+# After a batch smaller than a page, the least time before the next read. A held read is
+# answered by the first commit after it, so under a stream of commits (orders moving stock)
+# a follower that read again at once would fetch and apply one or two events per read:
+# a request, a read of the outbox and a transaction for each. Waiting this long lets a
+# read carry what was committed meanwhile. An event committed after a quiet spell still
+# arrives at once: the read waiting for it is already held.
+FEED_LINGER_SECONDS = 0.05
 
 C = TypeVar("C")
 U = TypeVar("U", bound="CursorUnit")
@@ -208,7 +215,9 @@ class Backoff:
 class FeedFollower:
     """Follows one feed into one target. `min_interval` is the least time between two reads
     that found nothing: a peer that holds the read (long polling) never makes it wait, one
-    that answers at once (an older version) is not read in a tight loop."""
+    that answers at once (an older version) is not read in a tight loop. `linger` is the
+    least time after a batch smaller than a page (`FEED_LINGER_SECONDS`); a full page is
+    followed by the next read at once."""
 
     def __init__(
         self,
@@ -220,8 +229,10 @@ class FeedFollower:
         wait: float = FEED_WAIT_SECONDS,
         batch_size: int = 500,
         max_backoff: float = MAX_BACKOFF_SECONDS,
+        linger: float = FEED_LINGER_SECONDS,
     ) -> None:
         self.name = name
+        self._linger = linger
         self._max_backoff = max_backoff
         self._source = source
         self._target = target
@@ -264,6 +275,8 @@ class FeedFollower:
             backoff.succeeded()
             if not applied:  # a peer that answered at once with nothing is not asked again at once
                 await self._sleep(max(0.0, started + self._min_interval - loop.time()))
+            elif len(applied) < self._batch and self._linger > 0:
+                await self._sleep(self._linger)  # let the next read carry more than one commit
 
 
 def raise_if_cancelled() -> None:

@@ -160,7 +160,9 @@ async def revocations_followed(
     if source is None:
         client = peer_client(settings, "auth", tokens, transports)
         source = client
-    follower = FeedFollower(FEED_NAME, source, revocations, max_backoff=MAX_RETRY_SECONDS)
+    # No linger: a revocation is refused everywhere as soon as it is heard, and they are
+    # rare enough that batching them saves nothing.
+    follower = FeedFollower(FEED_NAME, source, revocations, max_backoff=MAX_RETRY_SECONDS, linger=0)
     try:
         await _first_sync(follower)
         async with following(follower):
