@@ -34,6 +34,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     insert,
     select,
     text,
@@ -48,6 +49,7 @@ from retail.kernel.security import InternalCaller
 
 FEED_PATH = "/internal/events"
 _OUTBOX_LOCK = 7_301_106
+_TAKE_OUTBOX_LOCK = Prepared(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
 MAX_FEED_BATCH = 1000
 MAX_FEED_WAIT_SECONDS = 25.0
 # A held feed read looks for commits this process did not signal (another process or
@@ -275,6 +277,7 @@ def _watch_of(version: "VersionSource") -> VersionWatch:
 
 OUTBOX_COMMITS = OutboxCommits()
 _INSERT = "retail.outbox_insert"
+_READ = "retail.outbox_read"
 
 
 def notify_outbox_commit() -> None:
@@ -291,6 +294,9 @@ class SqlEventLog:
         self._insert: Prepared = table.info.get(_INSERT) or table.info.setdefault(
             _INSERT, Prepared(insert(table))
         )
+        self._read: Prepared = table.info.get(_READ) or table.info.setdefault(
+            _READ, _read_after(table)
+        )
 
     async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None:
         session = self._session
@@ -302,7 +308,7 @@ class SqlEventLog:
             # follower could pass seq 8 before seq 7 commits and never see 7. Holding this
             # lock until commit makes seq order and commit order the same. (SQLite already
             # serialises writers.)
-            await session.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
+            await session.execute(_TAKE_OUTBOX_LOCK)
         values = {"type": event_type, "key": key, "data": data, "occurred_at": datetime.now(UTC)}
         await session.execute(self._insert, values)
 
@@ -314,20 +320,23 @@ class SqlEventLog:
         session = self._session
         session.after_commit(notify_outbox_commit)
         if session.dialect.name == "postgresql":
-            await session.execute(text(f"SELECT pg_advisory_xact_lock({_OUTBOX_LOCK})"))
+            await session.execute(_TAKE_OUTBOX_LOCK)
         now = datetime.now(UTC)
         rows = [{"type": t, "key": k, "data": d, "occurred_at": now} for t, k, d in events]
         await session.execute(self._insert, rows)
 
     async def read_after(self, after: int, limit: int) -> list[Event]:
-        t = self._table
-        rows = await self._session.execute(
-            select(t.c.seq, t.c.type, t.c.key, t.c.data, t.c.occurred_at)
-            .where(t.c.seq > after)
-            .order_by(t.c.seq)
-            .limit(limit)
-        )
+        rows = await self._session.execute(self._read, {"p_after": after, "p_limit": limit})
         return [Event.model_validate(row._asdict()) for row in rows]
+
+
+def _read_after(t: Table) -> Prepared:
+    return Prepared(
+        select(t.c.seq, t.c.type, t.c.key, t.c.data, t.c.occurred_at)
+        .where(t.c.seq > bindparam("p_after"))
+        .order_by(t.c.seq)
+        .limit(bindparam("p_limit"))
+    )
 
 
 class InMemoryEventLog:

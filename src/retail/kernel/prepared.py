@@ -7,7 +7,9 @@ statement is therefore built once, at import, with `bindparam`s for what varies,
 in `Prepared`. On SQLite it is compiled once per set of parameter names into a `Plan`: the
 SQL text, how each value is bound, how each column is read back. A call is then sqlite3's
 `execute` plus the same bind and result processors SQLAlchemy would apply, and the answer is
-an ordinary SQLAlchemy `Result`. On PostgreSQL, and for anything a plan cannot express
+an ordinary SQLAlchemy `Result`. On PostgreSQL the same plan (SQL with `$n` parameters) runs
+on the unit's asyncpg connection through SQLAlchemy's own adapter, skipping the same per-call
+machinery and its greenlet bridge (kernel/postgres.py). For anything a plan cannot express
 (expanding IN, Python-side defaults), the statement goes through SQLAlchemy as usual.
 """
 
@@ -57,23 +59,38 @@ class CursorRows(IteratorResult[*tuple[Any, ...]]):
     rowcount: int
 
 
+# The parameter styles a plan can bind: sqlite3's and asyncpg's (as SQLAlchemy renders it).
+_POSITIONAL = frozenset({"qmark", "numeric_dollar"})
+
+
 class Plan:
     """One compiled form of a prepared statement: its SQL, binders and result readers."""
 
-    __slots__ = ("_binders", "_metadata", "sql")
+    __slots__ = ("_binders", "_columns", "_described", "_metadata", "dialect", "sql")
 
     def __init__(
-        self, sql: str, binders: list[_Binder], metadata: SimpleResultMetaData | None
+        self,
+        sql: str,
+        binders: list[_Binder],
+        metadata: SimpleResultMetaData | None,
+        *,
+        dialect: Dialect,
+        columns: list[tuple[str, Any]] | None = None,
     ) -> None:
         self.sql = sql
+        self.dialect = dialect
         self._binders = binders
         self._metadata = metadata
+        self._columns = columns or []
+        # On PostgreSQL a column's reader may depend on the type the server reports for it
+        # (numeric comes back as Decimal, float or int): built at the first answer.
+        self._described: SimpleResultMetaData | None = None
 
     @classmethod
     def compile(cls, statement: Executable, dialect: Dialect, names: frozenset[str]) -> Plan | None:
         compiled = statement.compile(dialect=dialect, column_keys=sorted(names))  # type: ignore[attr-defined]
         assert isinstance(compiled, SQLCompiler)
-        if dialect.paramstyle != "qmark" or compiled.positiontup is None:
+        if dialect.paramstyle not in _POSITIONAL or compiled.positiontup is None:
             return None
         if compiled.insert_prefetch or compiled.update_prefetch:
             return None  # Python-side defaults: SQLAlchemy computes them per call
@@ -91,12 +108,11 @@ class Plan:
                 return None  # a processor per element of a tuple: not for this path
             binders.append((key, bind.value, processor))
         metadata = None
-        if compiled._result_columns:
-            columns = compiled._result_columns
-            keys = [column.keyname for column in columns]
-            readers = [column.type._cached_result_processor(dialect, None) for column in columns]
-            metadata = SimpleResultMetaData(keys, _processors=readers)
-        return cls(compiled.string, binders, metadata)
+        columns = [(column.keyname, column.type) for column in compiled._result_columns]
+        if columns and dialect.paramstyle == "qmark":  # sqlite3 reports no column types
+            readers = [kind._cached_result_processor(dialect, None) for _, kind in columns]
+            metadata = SimpleResultMetaData([key for key, _ in columns], _processors=readers)
+        return cls(compiled.string, binders, metadata, dialect=dialect, columns=columns)
 
     def bind(self, params: Params | None) -> list[Any]:
         given = params or _NOTHING
@@ -123,6 +139,32 @@ class Plan:
         result = CursorRows(self._metadata or _NO_COLUMNS, iter(rows))
         result.rowcount = cursor.rowcount
         return result
+
+    def answer(
+        self, rows: Sequence[Any], rowcount: int, description: Sequence[Sequence[Any]] | None
+    ) -> CursorRows:
+        """Rows a driver already fetched (asyncpg's records) as the `Result` SQLAlchemy would
+        give; `description` is the DB-API's, whose second field is the column's type code."""
+        if not self._columns:  # as on SQLite: no rows for a statement of unknown columns
+            result = CursorRows(_NO_COLUMNS, iter(()))
+            result.rowcount = rowcount
+            return result
+        metadata = self._described or self._describe(description)
+        result = CursorRows(metadata, iter(rows))
+        result.rowcount = rowcount
+        return result
+
+    def _describe(self, description: Sequence[Sequence[Any]] | None) -> SimpleResultMetaData:
+        codes = [entry[1] for entry in description or ()]
+        if len(codes) != len(self._columns):
+            codes = [None] * len(self._columns)
+        readers = [
+            kind._cached_result_processor(self.dialect, code)
+            for (_, kind), code in zip(self._columns, codes, strict=True)
+        ]
+        keys = [key for key, _ in self._columns]
+        self._described = SimpleResultMetaData(keys, _processors=readers)
+        return self._described
 
 
 _NO_COLUMNS = SimpleResultMetaData([])
