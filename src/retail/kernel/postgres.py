@@ -53,8 +53,7 @@ class PostgresSession:
         self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
     ) -> Rows:
         if isinstance(statement, Prepared):
-            first = parameters[0] if isinstance(parameters, Sequence) else parameters
-            plan = statement.plan(self.dialect, frozenset(first or ()))
+            plan = statement.plan_for(self.dialect, parameters)
             if plan is not None and _RUNS_PLANS:
                 return await self._run(plan, parameters)
             statement = statement.statement  # SQLAlchemy's compiled cache serves it here

@@ -52,6 +52,13 @@ class Prepared:
             plan = self._plans[key] = Plan.compile(self.statement, dialect, names)
             return plan
 
+    def plan_for(
+        self, dialect: Dialect, parameters: Params | Sequence[Params] | None
+    ) -> Plan | None:
+        """The plan for one call's parameters (a batch's first row names them all)."""
+        first = parameters[0] if isinstance(parameters, Sequence) else parameters
+        return self.plan(dialect, frozenset(first or ()))
+
 
 class CursorRows(IteratorResult[*tuple[Any, ...]]):
     """A `Result` over rows already fetched, with the `rowcount` DML callers read."""

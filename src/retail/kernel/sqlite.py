@@ -98,8 +98,7 @@ class SqliteSession:
     ) -> Rows:
         try:
             if isinstance(statement, Prepared):
-                first = parameters[0] if isinstance(parameters, Sequence) else parameters
-                plan = statement.plan(self.dialect, frozenset(first or ()))
+                plan = statement.plan_for(self.dialect, parameters)
                 if plan is not None:
                     return plan.run(self._raw, parameters)
                 statement = statement.statement
