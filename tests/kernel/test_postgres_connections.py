@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from retail.kernel.db import UtcDateTime, is_storage_fault
+from retail.kernel.db import UtcDateTime, is_storage_fault, rows_affected
 from retail.kernel.postgres import PostgresDatabase
 from retail.kernel.prepared import Prepared
 from tests.support import RUN_DATABASE_ENV, TEST_DATABASE_ENV
@@ -137,7 +137,7 @@ async def test_prepared_statements_run_as_plans_and_answer_as_sqlalchemy_does(
         await session.execute(_ADD, rows)  # executemany
         prepared = (await session.execute(_BY_NAME, {"p_name": "c"})).mappings().one()
         renamed = await session.execute(_RENAME, {"p_name": "b", "p_to": "bee"})
-        assert renamed.rowcount == 1
+        assert rows_affected(renamed) == 1
         assert (await session.execute(_BY_NAME, {"p_name": "b"})).first() is None
         assert ran == []  # none of the above went through SQLAlchemy's execution
         plain = (await session.execute(select(things).where(things.c.name == "c"))).mappings()
