@@ -1,7 +1,8 @@
 """`uv run python -m bench`: every service against the bare-framework ceiling, in one run.
 
 Starts the six services on the embedded default (temporary DATA_DIR, free ports) and a bare
-FastAPI app on the same server stack (uvicorn + uvloop + httptools), seeds a catalogue with
+FastAPI app on uvicorn + uvloop + httptools (the reference the targets are set against; the
+services run asyncio's loop, docs/architecture.md), seeds a catalogue with
 `retail seed-demo`, then drives each endpoint with the same load generator at a few
 concurrency levels and prints one table: requests/s, p50, p99, and the ratio of requests/s to
 the bare app at the same concurrency. Absolute figures drift on a shared machine; the ratio

@@ -38,6 +38,12 @@ STARTUP_FAILURE = 3  # uvicorn's exit code when the app does not start
 # idle connection must be the client, or it may send a request just as the server closes.
 SERVER_KEEPALIVE_SECONDS = 65
 LISTEN_BACKLOG = 2048
+# The standard library's loop, not uvloop: libuv (since 1.45) accepts one connection per
+# loop iteration, so while the loop is saturated a new connection waits behind dozens of
+# rounds of the connections already open (a first request waited up to 1.9 s at
+# concurrency 64, where asyncio's loop served it in the first round). asyncio accepts every
+# waiting connection at once. docs/performance.md, round 6, has the measurement.
+EVENT_LOOP = "asyncio"
 
 
 def available_services() -> list[str]:
@@ -92,7 +98,7 @@ def run_server(service: str, host: str, port: int, workers: int) -> int:
         host=host,
         port=port,
         workers=workers,
-        loop="uvloop",
+        loop=EVENT_LOOP,
         http="httptools",
         ws="none",  # no service speaks WebSocket; "auto" would import a library for nothing
         log_config=None,

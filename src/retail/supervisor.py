@@ -40,7 +40,7 @@ PRELOAD = (
     "retail.kernel.http",
     "retail.kernel.following",
     "uvicorn.server",
-    "uvicorn.loops.uvloop",
+    "uvicorn.loops.asyncio",
     "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on",
 )

@@ -28,7 +28,7 @@ SERVICES = ("categories", "products", "inventory", "orders")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # What `retail serve` gives uvicorn besides the app and the port.
 UVICORN_AS_SERVE = [
-    *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"),
+    *("--loop", "asyncio", "--http", "httptools", "--no-access-log", "--no-proxy-headers"),
     *("--timeout-keep-alive", "65", "--timeout-graceful-shutdown", "5"),
 ]
 POLL_SECONDS = 0.1
