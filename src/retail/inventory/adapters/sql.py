@@ -122,6 +122,8 @@ _TAKE = Prepared(
         stock_levels.c.stock >= bindparam("p_quantity"),
     )
     .values(stock=stock_levels.c.stock - bindparam("p_quantity"), updated_at=bindparam("p_now"))
+    # The level it left, in the same round trip (SQLite 3.35+ and PostgreSQL): no SELECT.
+    .returning(stock_levels.c.stock)
 )
 _ADD_MOVEMENT = Prepared(insert(stock_movements))
 _ADD_RESERVATION = Prepared(insert(reservations))
@@ -227,8 +229,8 @@ class SqlStockRepository:
 
     async def decrement(self, product_id: str, quantity: int, now: datetime) -> int | None:
         values = {"p_id": product_id, "p_quantity": quantity, "p_now": now}
-        taken = rows_affected(await self._session.execute(_TAKE, values)) == 1
-        return await self._stock_of(product_id) if taken else None
+        left = (await self._session.execute(_TAKE, values)).first()
+        return None if left is None else int(left[0])
 
     async def increment(self, product_id: str, quantity: int, now: datetime) -> int | None:
         given = await self._update(
