@@ -150,7 +150,8 @@ async def reserve_stock(
     try:
         return await _reserve_once(deps, order_id, wanted, actor)
     except ReservationExists:
-        # A concurrent call with this order_id committed first: answer as its repeat.
+        # A repeat, or a concurrent call with this order_id that committed first: answer
+        # as the stored reservation's repeat.
         async with deps.units(readonly=True) as uow:
             existing = await uow.reservations.get(order_id)
         if existing is None:
@@ -163,11 +164,11 @@ async def _reserve_once(
 ) -> Reservation:
     now = deps.clock()
     async with deps.units() as uow:
-        existing = await uow.reservations.get(order_id)
-        if existing is not None:
-            return _as_repeat(existing)
         reservation = Reservation(order_id, "reserved", lines, now)
         # Inserted before any stock moves: the order_id key is the guard against duplicates.
+        # A repeat fails here with ReservationExists, and `reserve_stock` answers it from
+        # what is stored: no read before the insert, which a first call (nearly every call)
+        # would pay for nothing.
         await uow.reservations.add(reservation)
         for line in lines:
             await _take(uow, line, order_id, actor, now)
