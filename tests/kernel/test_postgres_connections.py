@@ -1,6 +1,7 @@
 """Pooled PostgreSQL connections that the server closed: replaced at checkout, without the
 round trip of a pre-ping on every unit of work (kernel/postgres.py); and `Prepared`
-statements run as plans on SQLAlchemy's asyncpg adapter, answering as SQLAlchemy would.
+statements run as plans on SQLAlchemy's asyncpg adapter, answering as SQLAlchemy would; an event's append holds
+the outbox lock until commit.
 Run on the PostgreSQL pass (TEST_DATABASE_URL); the server is shared by the run, so only
 this test's own connections are terminated, by their backend pid."""
 
@@ -35,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from retail.kernel.db import UtcDateTime, is_storage_fault, rows_affected
+from retail.kernel.events import SqlEventLog, outbox_table
 from retail.kernel.postgres import PostgresDatabase
 from retail.kernel.prepared import Prepared
 from tests.support import RUN_DATABASE_ENV, TEST_DATABASE_ENV
@@ -218,3 +220,50 @@ async def test_a_plan_on_a_connection_closed_a_moment_ago_is_a_storage_fault_the
         assert int(await session.scalar(PREPARED_PID)) != first
     finally:
         await session.close()
+
+
+outbox_metadata = MetaData()
+outbox = outbox_table(outbox_metadata)
+WAITING_ON_OUTBOX_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = :pid"
+)
+
+
+async def test_an_event_append_holds_the_outbox_lock_until_commit(
+    database: PostgresDatabase,
+) -> None:
+    """Seq order must be commit order: a second appender waits, in its insert, for the
+    first one's commit, and then draws the later seq (kernel/events.py)."""
+    schema = database._schema
+
+    def create(connection: Any) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        outbox_metadata.create_all(connection)
+
+    await database.run_sync(create)
+    first = await database.begin(readonly=False)
+    second = await database.begin(readonly=False)
+    watcher = await database.begin(readonly=True)
+    try:
+        await SqlEventLog(first, outbox).append("thing.made", "a", {"n": 1})
+        second_pid = int(await second.scalar(BACKEND_PID))
+        waiting = asyncio.ensure_future(SqlEventLog(second, outbox).append("thing.made", "b", {}))
+        for _ in range(500):  # until the second appender waits on the lock (never, if none)
+            await asyncio.sleep(0.01)
+            if await watcher.scalar(WAITING_ON_OUTBOX_LOCK, {"pid": second_pid}):
+                break
+        else:
+            raise AssertionError("the second append did not wait for the outbox lock")
+        assert not waiting.done()
+        await first.commit()
+        await waiting
+        await second.commit()
+    finally:
+        for session in (first, second, watcher):
+            await session.close()
+    reader = await database.begin(readonly=True)
+    try:
+        rows = (await reader.execute(select(outbox.c.seq, outbox.c.key).order_by("seq"))).all()
+    finally:
+        await reader.close()
+    assert [key for _, key in rows] == ["a", "b"]

@@ -35,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     bindparam,
+    func,
     insert,
     select,
     text,
@@ -277,7 +278,9 @@ def _watch_of(version: "VersionSource") -> VersionWatch:
 
 OUTBOX_COMMITS = OutboxCommits()
 _INSERT = "retail.outbox_insert"
+_LOCKED_INSERT = "retail.outbox_locked_insert"
 _READ = "retail.outbox_read"
+_EVENT_COLUMNS = ("type", "key", "data", "occurred_at")
 
 
 def notify_outbox_commit() -> None:
@@ -294,6 +297,9 @@ class SqlEventLog:
         self._insert: Prepared = table.info.get(_INSERT) or table.info.setdefault(
             _INSERT, Prepared(insert(table))
         )
+        self._locked_insert: Prepared = table.info.get(_LOCKED_INSERT) or table.info.setdefault(
+            _LOCKED_INSERT, _insert_under_outbox_lock(table)
+        )
         self._read: Prepared = table.info.get(_READ) or table.info.setdefault(
             _READ, _read_after(table)
         )
@@ -303,13 +309,14 @@ class SqlEventLog:
         # Once the commit has landed (a read woken before it would find nothing); a
         # rollback drops it.
         session.after_commit(notify_outbox_commit)
+        values = {"type": event_type, "key": key, "data": data, "occurred_at": datetime.now(UTC)}
         if session.dialect.name == "postgresql":
             # Sequence values are handed out at insert but become visible at commit, so a
             # follower could pass seq 8 before seq 7 commits and never see 7. Holding this
             # lock until commit makes seq order and commit order the same. (SQLite already
-            # serialises writers.)
-            await session.execute(_TAKE_OUTBOX_LOCK)
-        values = {"type": event_type, "key": key, "data": data, "occurred_at": datetime.now(UTC)}
+            # serialises writers.) The insert takes it itself: one round trip, not two.
+            await session.execute(self._locked_insert, values)
+            return
         await session.execute(self._insert, values)
 
     async def append_many(self, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
@@ -328,6 +335,19 @@ class SqlEventLog:
     async def read_after(self, after: int, limit: int) -> list[Event]:
         rows = await self._session.execute(self._read, {"p_after": after, "p_limit": limit})
         return [Event.model_validate(row._asdict()) for row in rows]
+
+
+def _insert_under_outbox_lock(t: Table) -> Prepared:
+    """PostgreSQL: one event's insert that first takes the outbox lock. The row is selected
+    from a MATERIALIZED CTE that takes the lock, so the lock is held before the row's
+    `seq` default is drawn, as with a separate `SELECT pg_advisory_xact_lock` before it."""
+    lock = (
+        select(func.pg_advisory_xact_lock(_OUTBOX_LOCK).label("held"))
+        .cte("outbox_lock")
+        .prefix_with("MATERIALIZED")
+    )
+    row = select(*(bindparam(name, type_=t.c[name].type) for name in _EVENT_COLUMNS))
+    return Prepared(insert(t).from_select(list(_EVENT_COLUMNS), row.select_from(lock)))
 
 
 def _read_after(t: Table) -> Prepared:
