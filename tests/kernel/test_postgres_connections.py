@@ -1,7 +1,7 @@
 """Pooled PostgreSQL connections that the server closed: replaced at checkout, without the
 round trip of a pre-ping on every unit of work (kernel/postgres.py); and `Prepared`
-statements run as plans on SQLAlchemy's asyncpg adapter, answering as SQLAlchemy would; an event's append holds
-the outbox lock until commit.
+statements run as plans on SQLAlchemy's asyncpg adapter, answering as SQLAlchemy would; an
+event's append holds the outbox lock until commit.
 Run on the PostgreSQL pass (TEST_DATABASE_URL); the server is shared by the run, so only
 this test's own connections are terminated, by their backend pid."""
 
