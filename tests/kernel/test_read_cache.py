@@ -1,5 +1,6 @@
 """The read cache serves a kept answer only while the database is unchanged: a commit from
-any connection (another process's included) makes the next read fresh."""
+any connection (another process's included) makes the next read fresh. An answer is kept
+on its key's second miss, so one-off query strings never push out the answers in use."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from retail.kernel.app import create_service_app
-from retail.kernel.cache import ReadCache, SqliteDataVersion, _Kept
+from retail.kernel.cache import (
+    DOORKEEPER_KEYS,
+    ENTRY_OVERHEAD_BYTES,
+    ReadCache,
+    SqliteDataVersion,
+    _Kept,
+)
 from retail.kernel.db import create_engine, data_version
 from retail.kernel.settings import Settings
 from tests.support import make_settings, serve
@@ -82,11 +89,13 @@ async def test_unchanged_data_is_served_from_memory(
 ) -> None:
     client, db = shop
     _write(db, "apple")
-    first = await client.get("/api/items")
-    second = await client.get("/api/items")
-    assert first.json() == second.json() == {"items": ["apple"], "reads": 1}
-    assert second.headers["x-request-id"] != first.headers["x-request-id"]
-    assert second.headers["cache-control"] == "no-store"  # the kernel's headers, per answer
+    first = await client.get("/api/items")  # remembered, not kept: it may never come again
+    second = await client.get("/api/items")  # asked again: kept
+    third = await client.get("/api/items")
+    assert first.json() == {"items": ["apple"], "reads": 1}
+    assert second.json() == third.json() == {"items": ["apple"], "reads": 2}
+    assert third.headers["x-request-id"] != second.headers["x-request-id"]
+    assert third.headers["cache-control"] == "no-store"  # the kernel's headers, per answer
 
 
 async def test_a_commit_from_another_connection_makes_the_next_read_fresh(
@@ -94,9 +103,11 @@ async def test_a_commit_from_another_connection_makes_the_next_read_fresh(
 ) -> None:
     client, db = shop
     await client.get("/api/items")
+    assert (await client.get("/api/items")).json()["reads"] == 2
+    assert (await client.get("/api/items")).json()["reads"] == 2
     _write(db, "pear")
     fresh = await client.get("/api/items")
-    assert fresh.json() == {"items": ["pear"], "reads": 2}
+    assert fresh.json() == {"items": ["pear"], "reads": 3}
 
 
 async def test_query_strings_are_kept_apart_and_errors_never_kept(
@@ -104,10 +115,12 @@ async def test_query_strings_are_kept_apart_and_errors_never_kept(
 ) -> None:
     client, _db = shop
     await client.get("/api/items?page=1")
-    assert (await client.get("/api/items?page=2")).json()["reads"] == 2
-    await client.get("/api/items?fail=1")
-    assert (await client.get("/api/items?fail=1")).json()["reads"] == 4
-    assert (await client.get("/api/items?page=1")).json()["reads"] == 1
+    await client.get("/api/items?page=1")  # kept, at reads 2
+    assert (await client.get("/api/items?page=2")).json()["reads"] == 3
+    for _ in range(2):
+        await client.get("/api/items?fail=1")
+    assert (await client.get("/api/items?fail=1")).json()["reads"] == 6
+    assert (await client.get("/api/items?page=1")).json()["reads"] == 2
 
 
 async def test_only_gets_under_the_named_prefixes_are_kept(
@@ -119,18 +132,36 @@ async def test_only_gets_under_the_named_prefixes_are_kept(
     assert (await client.post("/api/items")).status_code == 405
 
 
+def _kept_twice(cache: ReadCache, key: tuple[str, bytes], kept: _Kept, version: int = 1) -> None:
+    cache.put(key, version, kept)  # the first miss only remembers the key
+    cache.put(key, version, kept)
+
+
 def test_the_cache_keeps_within_its_budget_dropping_the_oldest() -> None:
-    cache = ReadCache(max_bytes=16 * 100)
+    cost = 100 + len("/00") + ENTRY_OVERHEAD_BYTES  # the entry, not only its body
+    cache = ReadCache(max_bytes=16 * cost)
     assert cache.get(("/a", b""), 1) is None
     for n in range(20):
-        cache.put((f"/{n}", b""), 1, _Kept([], b"x" * 100))
-    assert cache.size <= 1600
-    assert cache.get(("/0", b""), 1) is None
+        _kept_twice(cache, (f"/{n:02d}", b""), _Kept([], b"x" * 100))
+    assert len(cache.entries) == 16
+    assert cache.size == 16 * cost <= cache.max_bytes
+    assert cache.get(("/00", b""), 1) is None
     assert cache.get(("/19", b""), 1) is not None
-    cache.put(("/big", b""), 1, _Kept([], b"x" * 101))  # over a sixteenth: never kept
+    _kept_twice(cache, ("/big", b""), _Kept([], b"x" * 101))  # over a sixteenth: never kept
     assert cache.get(("/big", b""), 1) is None
-    cache.put(("/stale", b""), 0, _Kept([], b"x"))  # computed before the version moved
+    _kept_twice(cache, ("/stale", b""), _Kept([], b"x"), version=0)  # before the version moved
     assert cache.get(("/stale", b""), 1) is None
+
+
+def test_one_off_query_strings_are_never_kept_and_push_nothing_out() -> None:
+    cache = ReadCache(max_bytes=1 << 20)
+    assert cache.get(("/p", b""), 1) is None
+    _kept_twice(cache, ("/p", b""), _Kept([], b"hot"))
+    for n in range(3 * DOORKEEPER_KEYS):  # a crawler: every query string new
+        cache.put(("/p", f"fbclid={n}".encode()), 1, _Kept([], b"x" * 1000))
+    assert list(cache.entries) == [("/p", b"")]
+    assert len(cache.missed_once) <= DOORKEEPER_KEYS  # what it remembers is bounded too
+    assert cache.get(("/p", b""), 1) == _Kept([], b"hot")
 
 
 def test_data_version_moves_on_other_connections_commits(tmp_path: Path) -> None:
