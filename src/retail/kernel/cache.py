@@ -69,7 +69,9 @@ class _Kept:
 # What a kept answer costs beyond its body and headers: the key, the entry and the header
 # tuples (measured with tracemalloc: about 400 bytes for a product's answer).
 ENTRY_OVERHEAD_BYTES = 400
-# How many keys the doorkeeper remembers before it starts afresh.
+# How many keys the doorkeeper remembers before it starts afresh. It keeps their hashes
+# (salted per process, so nobody can aim for a collision), not the keys: a long query
+# string costs it no more than a short one.
 DOORKEEPER_KEYS = 10_000
 
 
@@ -91,7 +93,7 @@ class ReadCache:
     version: int | None = None
     size: int = 0
     entries: dict[tuple[str, bytes], tuple[_Kept, int]] = field(default_factory=dict)
-    missed_once: set[tuple[str, bytes]] = field(default_factory=set)
+    missed_once: set[int] = field(default_factory=set)
 
     def get(self, key: tuple[str, bytes], version: int) -> _Kept | None:
         if version != self.version:
@@ -104,15 +106,16 @@ class ReadCache:
     def put(self, key: tuple[str, bytes], version: int, kept: _Kept) -> None:
         if version != self.version:
             return
-        if key not in self.missed_once:
+        seen = hash(key)
+        if seen not in self.missed_once:
             if len(self.missed_once) >= DOORKEEPER_KEYS:
                 self.missed_once.clear()
-            self.missed_once.add(key)
+            self.missed_once.add(seen)
             return
         cost = _cost(key, kept)
         if cost > self.max_bytes // 16:
             return
-        self.missed_once.discard(key)
+        self.missed_once.discard(seen)
         while self.entries and self.size + cost > self.max_bytes:
             oldest = next(iter(self.entries))
             self.size -= self.entries.pop(oldest)[1]
