@@ -161,3 +161,18 @@ async def test_a_failed_commit_leaves_the_writer_usable(database: SqlDatabase) -
     await add(database, "after")  # the next writer starts afresh
     async with SqlUnitOfWork(database, readonly=True) as uow:
         assert await uow.session.scalar(select(things.c.name)) == "after"
+
+
+async def test_a_refused_row_keeps_the_writer_and_its_transaction(database: SqlDatabase) -> None:
+    """A duplicate key (an idempotent repeat's usual answer) aborts only its statement: the
+    unit's earlier writes still commit, and the writer's connection is not replaced."""
+    assert isinstance(database, kernel_sqlite.SqliteDatabase)
+    await add(database, "first")
+    writer = database._writer
+    async with SqlUnitOfWork(database) as uow:
+        await uow.session.execute(_ADD, {"name": "second", "data": {}, "at": NOW})
+        with pytest.raises(IntegrityError):
+            await uow.session.execute(_ADD, {"name": "first", "data": {}, "at": NOW})
+        await uow.commit()
+    assert database._writer is writer
+    assert await count(database) == 2

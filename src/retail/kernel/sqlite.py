@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.result import ScalarResult
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
@@ -103,6 +103,10 @@ class SqliteSession:
                     return plan.run(self._raw, parameters)
                 statement = statement.statement
             return self.connection.execute(statement, parameters)
+        except IntegrityError:
+            # A refused row (a duplicate key: an idempotent repeat's usual answer) aborts
+            # only its statement; the connection and its transaction are sound.
+            raise
         except DBAPIError:
             self._failed = True
             raise
@@ -137,7 +141,8 @@ class SqliteSession:
 
     async def close(self) -> None:
         """Roll back whatever was not committed and give the connection back; after a
-        failure, close it instead: the next unit of work gets a fresh one.
+        failure (other than a refused row), close it instead: the next unit of work gets a
+        fresh one.
 
         A failed COMMIT (disk full) leaves SQLAlchemy's transaction inactive but still
         attached to the connection, which then refused every `begin()` of later units of
