@@ -103,12 +103,12 @@ async def test_a_pooled_connection_the_server_closed_is_replaced_at_checkout(
     assert await backend_pid(database) == replaced
 
 
-async def create_things(database: PostgresDatabase) -> None:
+async def create_tables(database: PostgresDatabase, tables: MetaData = metadata) -> None:
     schema = database._schema
 
     def create(connection: Any) -> None:
         connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        metadata.create_all(connection)
+        tables.create_all(connection)
 
     await database.run_sync(create)
 
@@ -128,7 +128,7 @@ def statements_sqlalchemy_ran(database: PostgresDatabase) -> list[str]:
 async def test_prepared_statements_run_as_plans_and_answer_as_sqlalchemy_does(
     database: PostgresDatabase,
 ) -> None:
-    await create_things(database)
+    await create_tables(database)
     ran = statements_sqlalchemy_ran(database)
     session = await database.begin(readonly=False)
     try:
@@ -166,7 +166,7 @@ async def test_a_failing_plan_raises_sqlalchemys_error_and_the_savepoint_recover
 ) -> None:
     """Callers catch `IntegrityError` (a duplicate idempotency key, an order id seen twice);
     after it, the unit goes on from its savepoint and commits the rest."""
-    await create_things(database)
+    await create_tables(database)
     session = await database.begin(readonly=False)
     try:
         await session.execute(_ADD, {"name": "a", "data": {}, "at": NOW, "price": None})
@@ -234,13 +234,7 @@ async def test_an_event_append_holds_the_outbox_lock_until_commit(
 ) -> None:
     """Seq order must be commit order: a second appender waits, in its insert, for the
     first one's commit, and then draws the later seq (kernel/events.py)."""
-    schema = database._schema
-
-    def create(connection: Any) -> None:
-        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-        outbox_metadata.create_all(connection)
-
-    await database.run_sync(create)
+    await create_tables(database, outbox_metadata)
     first = await database.begin(readonly=False)
     second = await database.begin(readonly=False)
     watcher = await database.begin(readonly=True)

@@ -293,16 +293,10 @@ class SqlEventLog:
     def __init__(self, session: SqlSession, table: Table) -> None:
         self._session = session
         self._table = table
-        # The insert is built once per table and kept on it (`Prepared`: the hot path).
-        self._insert: Prepared = table.info.get(_INSERT) or table.info.setdefault(
-            _INSERT, Prepared(insert(table))
-        )
-        self._locked_insert: Prepared = table.info.get(_LOCKED_INSERT) or table.info.setdefault(
-            _LOCKED_INSERT, _insert_under_outbox_lock(table)
-        )
-        self._read: Prepared = table.info.get(_READ) or table.info.setdefault(
-            _READ, _read_after(table)
-        )
+        # The statements are built once per table and kept on it (`Prepared`: the hot path).
+        self._insert = _kept_on(table, _INSERT, _insert)
+        self._locked_insert = _kept_on(table, _LOCKED_INSERT, _insert_under_outbox_lock)
+        self._read = _kept_on(table, _READ, _read_after)
 
     async def append(self, event_type: str, key: str, data: dict[str, Any]) -> None:
         session = self._session
@@ -335,6 +329,15 @@ class SqlEventLog:
     async def read_after(self, after: int, limit: int) -> list[Event]:
         rows = await self._session.execute(self._read, {"p_after": after, "p_limit": limit})
         return [Event.model_validate(row._asdict()) for row in rows]
+
+
+def _kept_on(table: Table, name: str, build: Callable[[Table], Prepared]) -> Prepared:
+    kept: Prepared | None = table.info.get(name)
+    return kept if kept is not None else table.info.setdefault(name, build(table))
+
+
+def _insert(t: Table) -> Prepared:
+    return Prepared(insert(t))
 
 
 def _insert_under_outbox_lock(t: Table) -> Prepared:

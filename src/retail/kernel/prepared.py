@@ -143,9 +143,7 @@ class Plan:
             raise sa_exc.DBAPIError.instance(
                 self.sql, None, error, sqlite3.Error, hide_parameters=True
             ) from error
-        result = CursorRows(self._metadata or _NO_COLUMNS, iter(rows))
-        result.rowcount = cursor.rowcount
-        return result
+        return _cursor_rows(self._metadata or _NO_COLUMNS, rows, cursor.rowcount)
 
     def answer(
         self, rows: Sequence[Any], rowcount: int, description: Sequence[Sequence[Any]] | None
@@ -153,13 +151,8 @@ class Plan:
         """Rows a driver already fetched (asyncpg's records) as the `Result` SQLAlchemy would
         give; `description` is the DB-API's, whose second field is the column's type code."""
         if not self._columns:  # as on SQLite: no rows for a statement of unknown columns
-            result = CursorRows(_NO_COLUMNS, iter(()))
-            result.rowcount = rowcount
-            return result
-        metadata = self._described or self._describe(description)
-        result = CursorRows(metadata, iter(rows))
-        result.rowcount = rowcount
-        return result
+            return _cursor_rows(_NO_COLUMNS, (), rowcount)
+        return _cursor_rows(self._described or self._describe(description), rows, rowcount)
 
     def _describe(self, description: Sequence[Sequence[Any]] | None) -> SimpleResultMetaData:
         codes = [entry[1] for entry in description or ()]
@@ -172,6 +165,12 @@ class Plan:
         keys = [key for key, _ in self._columns]
         self._described = SimpleResultMetaData(keys, _processors=readers)
         return self._described
+
+
+def _cursor_rows(metadata: SimpleResultMetaData, rows: Sequence[Any], rowcount: int) -> CursorRows:
+    result = CursorRows(metadata, iter(rows))
+    result.rowcount = rowcount
+    return result
 
 
 _NO_COLUMNS = SimpleResultMetaData([])
