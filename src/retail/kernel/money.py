@@ -82,8 +82,12 @@ def to_cents(amount: Decimal) -> int:
 
 
 def from_cents(cents: int) -> float:
-    """For the wire: a float whose shortest repr has at most two decimals (19.99, not 19.990001)."""
-    return float(Decimal(cents) / HUNDRED)
+    """For the wire: a float whose shortest repr has at most two decimals (19.99, not 19.990001).
+
+    Python divides two integers with one correct rounding, as `float(Decimal(cents) / 100)`
+    does (exact below 28 digits, then rounded once): the same float, at a tenth of the cost,
+    which a page of ten orders pays fifty times."""
+    return cents / 100
 
 
 def tax_basis_points(percent: Decimal) -> int:
@@ -92,10 +96,13 @@ def tax_basis_points(percent: Decimal) -> int:
 
 
 def percent_from_basis_points(basis_points: int) -> float:
-    return float(Decimal(basis_points) / HUNDRED)
+    return basis_points / 100  # as from_cents
 
 
 def line_tax_cents(unit_cents: int, quantity: int, tax_bp: int) -> int:
-    """Tax of one line, rounded half-up once: quantity x unit x rate / 10000."""
-    exact = Decimal(unit_cents * quantity * tax_bp) / Decimal(10_000)
-    return int(exact.to_integral_value(ROUND_HALF_UP))
+    """Tax of one line, rounded half-up once: quantity x unit x rate / 10000, in integers
+    (half-up is away from zero, as Decimal's ROUND_HALF_UP)."""
+    exact = unit_cents * quantity * tax_bp
+    whole, rest = divmod(abs(exact), 10_000)
+    rounded = whole + (rest >= 5_000)
+    return rounded if exact >= 0 else -rounded
