@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,30 @@ async def test_prepared_statements_answer_as_sqlalchemy_does(database: SqlDataba
             await uow.session.execute(_ADD, {"name": "a", "data": {}, "at": NOW})
         await uow.commit()
     assert await count(database) == 3
+
+
+@pytest.mark.parametrize(
+    ("stored", "read"),
+    [
+        ("2026-01-02 03:04:05.678000", NOW),  # SQLAlchemy's own format
+        ("2026-01-02 03:04:05", NOW.replace(microsecond=0)),  # SQLite's CURRENT_TIMESTAMP
+        ("2026-01-02T05:04:05.678000+02:00", NOW),  # text that names its offset
+        ("2026-01-02", datetime(2026, 1, 2, tzinfo=UTC)),
+    ],
+)
+async def test_stored_datetime_text_reads_as_utc(
+    database: SqlDatabase, tmp_path: Path, stored: str, read: datetime
+) -> None:
+    await add(database, "a")
+    with closing(sqlite3.connect(tmp_path / "k.db", isolation_level=None)) as other:
+        other.execute("UPDATE things SET at = ?", (stored,))
+    async with SqlUnitOfWork(database, readonly=True) as uow:
+        for answer in (
+            (await uow.session.execute(_BY_NAME, {"p_name": "a"})).mappings().one(),
+            (await uow.session.execute(select(things))).mappings().one(),
+        ):
+            assert answer["at"] == read
+            assert answer["at"].utcoffset() == timedelta(0)
 
 
 async def test_a_read_only_unit_of_work_does_not_wait_for_this_process_writer(

@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.engine.result import ScalarResult
@@ -167,8 +168,9 @@ class SqliteDatabase:
     def __init__(self, url: str) -> None:
         self.url = make_url(pysqlite_url(url))
         self.path = self.url.database or ""
-        # NullPool: the connections are kept here, by role, not by a pool.
-        self._engine = create_engine(self.url, poolclass=NullPool)
+        # NullPool: the connections are kept here, by role, not by a pool. JSON columns are
+        # read with orjson: a third of the standard library's time on an order's address.
+        self._engine = create_engine(self.url, poolclass=NullPool, json_deserializer=orjson.loads)
         self.health = StorageHealth()
         event.listen(self._engine, "connect", _tune)
         self.dialect = self._engine.dialect
