@@ -6,17 +6,24 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from retail.kernel.db import SqlDatabase, engine_for, migrate
-from retail.products.adapters.sql import ProductsUnitOfWork, metadata
+from retail.products.adapters.sql import (
+    ProductsUnitOfWork,
+    _page_params,
+    _page_statements,
+    metadata,
+)
 from retail.products.config import ProductsSettings
+from retail.products.domain import ProductQuery, ProductSort, SortKey
 from retail.products.main import MIGRATIONS
 from tests.products.test_repository_contract import product
 from tests.support import make_settings
@@ -95,6 +102,44 @@ async def test_list_queries_use_an_index_not_a_sort(
     details = " ".join(str(row[-1]) for row in plan)
     assert "USING INDEX" in details, details
     assert "TEMP B-TREE" not in details, details
+
+
+SORTS = [ProductSort(key, descending) for key in SortKey for descending in (False, True)]
+ADAPTER_QUERIES = [
+    *(ProductQuery(sort=sort) for sort in SORTS),
+    *(ProductQuery(sort=sort, include_inactive=True) for sort in SORTS),
+    *(ProductQuery(sort=sort, category_id="c") for sort in SORTS),
+    ProductQuery(sort=ProductSort.PRICE_ASC, min_price_cents=100, max_price_cents=900),
+    ProductQuery(sort=ProductSort.PRICE_DESC, min_price_cents=100),
+]
+
+
+@pytest.mark.parametrize("query", ADAPTER_QUERIES)
+async def test_the_adapters_own_list_statements_use_an_index(
+    engine: SqlDatabase, query: ProductQuery
+) -> None:
+    # The statements page() runs, as compiled once per shape with bound parameters.
+    if engine.dialect.name != "sqlite":
+        pytest.skip("query plans are checked on SQLite")
+    shape, params = _page_params(query)
+    statements = _page_statements(shape)
+    checks = [(statements.rows, "USING INDEX")]
+    if shape.active_only and not (shape.min_price or shape.max_price):
+        checks.append((statements.total, "COVERING INDEX"))
+    for prepared, wanted in checks:
+        plan = prepared.plan(engine.dialect, frozenset(params))
+        assert plan is not None
+        explain, values = f"EXPLAIN QUERY PLAN {plan.sql}", tuple(plan.bind(params))
+
+        def explained(
+            connection: Connection, sql: str = explain, bound: tuple[object, ...] = values
+        ) -> list[Row[Any]]:
+            return list(connection.exec_driver_sql(sql, bound).all())
+
+        rows = await engine.run_sync(explained)
+        details = " ".join(str(row[-1]) for row in rows)
+        assert wanted in details, details
+        assert "TEMP B-TREE" not in details, details
 
 
 @pytest.mark.parametrize("where", [f"WHERE {ACTIVE}", f"WHERE {ACTIVE} AND category_id = 'c'"])
