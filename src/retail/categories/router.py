@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from retail.categories import service
 from retail.categories.dependencies import Deps, ExistingCategory
 from retail.categories.schemas import CategoryCreate, CategoryList, CategoryRead, CategoryUpdate
+from retail.kernel.responses import model_response
 from retail.kernel.security import AdminUser
 
 router = APIRouter(prefix="/api/categories", tags=["categories"])
@@ -14,9 +15,12 @@ _NAME_TAKEN: dict[int | str, dict[str, str]] = {409: {"description": "CATEGORY_N
 
 
 @router.get("", response_model=CategoryList)
-async def list_categories(deps: Deps) -> CategoryList:
+async def list_categories(deps: Deps) -> Response:
     found = await service.list_categories(deps)
-    return CategoryList(categories=[CategoryRead.of(c) for c in found], total=len(found))
+    # Serialised once: FastAPI would validate every category again (kernel/responses.py).
+    return model_response(
+        CategoryList(categories=[CategoryRead.of(c) for c in found], total=len(found))
+    )
 
 
 @router.get("/{category_id}", response_model=CategoryRead)

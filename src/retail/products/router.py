@@ -72,20 +72,21 @@ _BULK_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("", response_model=ProductList)
-async def list_products(
-    query: ListQuery, paging: Pagination, deps: Deps, response: Response
-) -> ProductList:
+async def list_products(query: ListQuery, paging: Pagination, deps: Deps) -> Response:
     """Active products only, unless an admin asks for `include_inactive=true`."""
     found = await service.list_products(deps, query=query)
-    if query.include_inactive:
-        _private(response)
-    return ProductList(
-        products=[ProductRead.of(p) for p in found.items],
-        total=found.total,
-        page=paging.page,
-        limit=paging.limit,
-        total_pages=total_pages(found.total, paging.limit),
+    answer = model_response(  # serialised once: FastAPI would validate the page again
+        ProductList(
+            products=[ProductRead.of(p) for p in found.items],
+            total=found.total,
+            page=paging.page,
+            limit=paging.limit,
+            total_pages=total_pages(found.total, paging.limit),
+        )
     )
+    if query.include_inactive:
+        _private(answer)
+    return answer
 
 
 @router.get(
