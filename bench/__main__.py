@@ -139,15 +139,20 @@ def idle_and_memory(stack: Stack, idle_seconds: float) -> str:
     time.sleep(idle_seconds)
     after = usage_by_service(stack.services_pid, SERVICES)
     idle = (cpu_total(after) - cpu_total(before)) / idle_seconds
-    rss = ", ".join(f"{name} {after[name].rss_bytes / 2**20:.0f}" for name in SERVICES)
+    rss = ", ".join(
+        f"{name} {after[name].rss_bytes / 2**20:.0f} / {after[name].pss_bytes / 2**20:.0f}"
+        for name in SERVICES
+    )
     total = sum(one.rss_bytes for one in after.values()) / 2**20
+    total_pss = sum(one.pss_bytes for one in after.values()) / 2**20
     # By service: a follower still applying the run's events is not idle, and shows here.
     shares = ", ".join(
         f"{name} {100 * (after[name].cpu_seconds - before[name].cpu_seconds) / idle_seconds:.2f}"
         for name in SERVICES
     )
     return (
-        f"Resident memory after the run, MiB: {rss}; all six {total:.0f}\n\n"
+        f"Memory after the run, MiB, RSS / PSS (bench/procs.py): {rss};"
+        f" all six {total:.0f} / {total_pss:.0f}\n\n"
         f"Idle CPU of the six services over {idle_seconds:.0f} s: {100 * idle:.1f}% of one core"
         f" ({shares})"
     )

@@ -1,5 +1,10 @@
 """What the services' processes cost, read from /proc (Linux): CPU seconds and resident memory.
 
+Memory is given two ways. RSS counts every page a process maps, so the pages a service shares
+with its siblings (`retail up` imports the common stack once and forks them) count once in
+each of them; PSS (proportional set size) splits a shared page among the processes that map
+it, so the six PSS figures add up to what the six cost the machine.
+
 `retail up` forks one process per service, named after it (/proc/PID/comm), and `retail serve
 <service>` names it on its command line (uvicorn may fork workers under either), so a service
 is the set of processes so named, found among the descendants of the process the benchmark
@@ -21,6 +26,7 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 class Usage:
     cpu_seconds: float
     rss_bytes: int
+    pss_bytes: int = 0  # 0 where the kernel has no smaps_rollup (before Linux 4.14)
 
 
 def _stat(pid: int) -> list[str] | None:
@@ -28,6 +34,17 @@ def _stat(pid: int) -> list[str] | None:
         return (_PROC / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None  # gone meanwhile
+
+
+def _pss_bytes(pid: int) -> int:
+    try:
+        with (_PROC / str(pid) / "smaps_rollup").open() as rollup:
+            for line in rollup:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024  # in kB
+    except (OSError, ValueError):
+        pass  # gone meanwhile, or not readable
+    return 0
 
 
 def _descendants(root: int) -> list[int]:
@@ -60,7 +77,7 @@ def _service_of(pid: int, services: tuple[str, ...]) -> str | None:
 
 
 def usage_by_service(root: int, services: tuple[str, ...]) -> dict[str, Usage]:
-    """CPU seconds and RSS of every service under `root`; empty where /proc is missing."""
+    """CPU seconds, RSS and PSS of every service under `root`; empty where /proc is missing."""
     if not _PROC.exists():
         return {}
     totals: dict[str, Usage] = {}
@@ -76,7 +93,9 @@ def usage_by_service(root: int, services: tuple[str, ...]) -> dict[str, Usage]:
         cpu = (int(fields[11]) + int(fields[12])) / _TICK
         rss = int(fields[21]) * _PAGE
         before = totals.get(name, Usage(0.0, 0))
-        totals[name] = Usage(before.cpu_seconds + cpu, before.rss_bytes + rss)
+        totals[name] = Usage(
+            before.cpu_seconds + cpu, before.rss_bytes + rss, before.pss_bytes + _pss_bytes(pid)
+        )
     return totals
 
 
