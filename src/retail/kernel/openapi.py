@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute
 
 from retail.kernel.edges import takes_json_body
 from retail.kernel.errors import ErrorResponse
+from retail.kernel.queries import QueryString
 from retail.kernel.security import (
     access_bearer,
     admin_principal,
@@ -81,10 +82,29 @@ def error_statuses(route: APIRoute | RouteContext) -> set[int]:
         found.add(404)
     if any(d.query_params or d.path_params or d.header_params or d.cookie_params for d in every):
         found.add(422)
+    if _query_strings(route):
+        found.add(422)
     if route.body_field is not None:
         # 400: a body that cannot be read at all (not UTF-8, a broken multipart envelope).
         found |= {400, 413, 422} | ({415} if takes_json_body(route) else set())
     return found
+
+
+def _query_strings(route: APIRoute | RouteContext) -> list[QueryString[Any]]:
+    """The query models a route reads (kernel/queries.py): FastAPI sees only a `Request`."""
+    return [d.call for d in _dependencies(route.dependant) if isinstance(d.call, QueryString)]
+
+
+def _document_query_strings(
+    operation: dict[str, Any], route: RouteContext, components: dict[str, Any]
+) -> None:
+    parameters = operation.setdefault("parameters", [])
+    named = {(p.get("in"), p.get("name")) for p in parameters}
+    for query in _query_strings(route):
+        parameters.extend(p for p in query.parameters() if ("query", p["name"]) not in named)
+        components.update(query.definitions())
+    if not parameters:
+        del operation["parameters"]
 
 
 def _token_is_optional(route: RouteContext) -> bool:
@@ -114,6 +134,7 @@ def document_errors(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
     """Add the error statuses of every operation to an OpenAPI document, in place."""
     # Included routers are resolved lazily: iter_route_contexts walks into them, giving each
     # route as included (prefixed path, the router's `responses=` merged in).
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
     for route in iter_route_contexts(routes):
         if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
             continue
@@ -121,13 +142,13 @@ def document_errors(schema: dict[str, Any], routes: list[BaseRoute]) -> None:
             operation = schema["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
+            _document_query_strings(operation, route, components)
             responses = operation.setdefault("responses", {})
             for status in error_statuses(route):
                 responses[str(status)] = _error_entry(status, responses.get(str(status)))
             operation["responses"] = dict(sorted(responses.items()))
             if "security" in operation and _token_is_optional(route):
                 operation["security"] = [{}, *operation["security"]]  # OpenAPI's "optional"
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
     components[ERROR_SCHEMA] = TypeAdapter(ErrorResponse).json_schema(
         ref_template="#/components/schemas/{model}"
     )
