@@ -99,8 +99,8 @@ def _document_query_strings(
     operation: dict[str, Any], route: RouteContext, components: dict[str, Any]
 ) -> None:
     parameters = operation.setdefault("parameters", [])
-    named = {(p.get("in"), p.get("name")) for p in parameters}
-    for query in _query_strings(route):
+    for query in dict.fromkeys(_query_strings(route)):  # once each, as FastAPI caches it
+        named = {(p.get("in"), p.get("name")) for p in parameters}
         parameters.extend(p for p in query.parameters() if ("query", p["name"]) not in named)
         components.update(query.definitions())
     if not parameters:

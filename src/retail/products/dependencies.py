@@ -8,11 +8,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from anyio import CapacityLimiter
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Request
 
 from retail.kernel.events import Event, EventReader
-from retail.kernel.money import PriceFilter, to_cents
+from retail.kernel.money import to_cents
 from retail.kernel.pagination import Pagination
+from retail.kernel.queries import QueryString
 from retail.kernel.security import Credentials, Tokens, admin_principal, current_principal
 from retail.kernel.storage import service_deps
 from retail.products import service
@@ -21,7 +22,7 @@ from retail.products.config import ProductsSettings
 from retail.products.domain import Product, ProductQuery
 from retail.products.ports import ProductsDeps
 from retail.products.ports import Units as Units  # where the tests look for it
-from retail.products.schemas import invalid_query, sort_of
+from retail.products.schemas import ListParameters, invalid_query, sort_of
 
 # Built once in the lifespan; the use cases open their own units of work from it.
 Deps = Annotated[ProductsDeps, Depends(service_deps)]
@@ -60,51 +61,28 @@ async def valid_product(product_id: str, deps: Deps) -> Product:
 ExistingProduct = Annotated[Product, Depends(valid_product)]
 
 
-MoneyQuery = Annotated[PriceFilter | None, Query(description="e.g. 19.99")]
-
-
 async def product_query(
     paging: Pagination,
+    params: Annotated[ListParameters, Depends(QueryString(ListParameters))],
     credentials: Credentials,
     tokens: Tokens,
-    category_id: Annotated[str | None, Query(max_length=64)] = None,
-    sort: Annotated[
-        str | None,
-        Query(
-            max_length=32,
-            description="newest, created_at, price, title, name (or price_asc, price_desc)",
-        ),
-    ] = None,
-    order: Annotated[
-        str | None, Query(max_length=8, description="asc or desc; each sort has a default")
-    ] = None,
-    min_price: MoneyQuery = None,
-    max_price: MoneyQuery = None,
-    include_inactive: Annotated[
-        bool, Query(description="Admins only: list inactive products too")
-    ] = False,
-    sku: Annotated[
-        str | None, Query(max_length=64, description="The product with this sku")
-    ] = None,
-    brand: Annotated[
-        str | None, Query(max_length=100, description="Products of this brand")
-    ] = None,
 ) -> ProductQuery:
-    if min_price is not None and max_price is not None and min_price > max_price:
+    low, high = params.min_price, params.max_price
+    if low is not None and high is not None and low > high:
         raise invalid_query("min_price", "must not be above max_price")
-    if include_inactive:  # the token is verified only when it matters
+    if params.include_inactive:  # the token is verified only when it matters
         await admin_principal(await current_principal(credentials, tokens))
     return ProductQuery(
         offset=paging.offset,
         limit=paging.limit,
-        category_id=category_id,
-        min_price_cents=None if min_price is None else to_cents(min_price),
-        max_price_cents=None if max_price is None else to_cents(max_price),
-        sort=sort_of(sort, order),
-        include_inactive=include_inactive,
+        category_id=params.category_id,
+        min_price_cents=None if low is None else to_cents(low),
+        max_price_cents=None if high is None else to_cents(high),
+        sort=sort_of(params.sort, params.order),
+        include_inactive=params.include_inactive,
         # Trimmed as they are when stored; empty counts as absent, as for the other filters.
-        sku=(sku or "").strip() or None,
-        brand=(brand or "").strip() or None,
+        sku=(params.sku or "").strip() or None,
+        brand=(params.brand or "").strip() or None,
     )
 
 

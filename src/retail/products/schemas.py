@@ -28,7 +28,15 @@ from pydantic import (
 )
 
 from retail.kernel.errors import NotNull, ValidationFailed, field_name
-from retail.kernel.money import Amount, Price, TaxPercent, WholeNumber, tax_basis_points, to_cents
+from retail.kernel.money import (
+    Amount,
+    Price,
+    PriceFilter,
+    TaxPercent,
+    WholeNumber,
+    tax_basis_points,
+    to_cents,
+)
 from retail.products.domain import (
     AddOn,
     BulkItem,
@@ -330,6 +338,26 @@ SORTS: dict[str, tuple[SortKey, bool]] = {
 }
 _FIXED = {"price_asc", "price_desc"}
 ORDERS = {"asc": False, "desc": True}
+
+
+class ListParameters(BaseModel):
+    """The filters and order of `GET /api/products` (its page is `Pagination`), read from the
+    query string in one call (kernel/queries.py): the storefront's most frequent list."""
+
+    category_id: str | None = Field(None, max_length=64)
+    sort: str | None = Field(
+        None,
+        max_length=32,
+        description="newest, created_at, price, title, name (or price_asc, price_desc)",
+    )
+    order: str | None = Field(
+        None, max_length=8, description="asc or desc; each sort has a default"
+    )
+    min_price: PriceFilter | None = Field(None, description="e.g. 19.99")
+    max_price: PriceFilter | None = Field(None, description="e.g. 19.99")
+    include_inactive: bool = Field(False, description="Admins only: list inactive products too")
+    sku: str | None = Field(None, max_length=64, description="The product with this sku")
+    brand: str | None = Field(None, max_length=100, description="Products of this brand")
 
 
 def sort_of(sort: str | None, order: str | None) -> ProductSort:
