@@ -18,9 +18,7 @@ _NAME_TAKEN: dict[int | str, dict[str, str]] = {409: {"description": "CATEGORY_N
 async def list_categories(deps: Deps) -> Response:
     found = await service.list_categories(deps)
     # Serialised once: FastAPI would validate every category again (kernel/responses.py).
-    return model_response(
-        CategoryList(categories=[CategoryRead.of(c) for c in found], total=len(found))
-    )
+    return model_response(CategoryList.of(found))
 
 
 @router.get("/{category_id}", response_model=CategoryRead)

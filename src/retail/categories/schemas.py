@@ -89,17 +89,27 @@ class CategoryRead(BaseModel):
     description: str
     created_at: datetime
 
+    @staticmethod
+    def fields_of(category: Category) -> dict[str, object]:
+        return {
+            "id": category.id,
+            "name": category.name,
+            "logo": category.logo,
+            "description": category.description,
+            "created_at": category.created_at,
+        }
+
     @classmethod
     def of(cls, category: Category) -> CategoryRead:
-        return cls(
-            id=category.id,
-            name=category.name,
-            logo=category.logo,
-            description=category.description,
-            created_at=category.created_at,
-        )
+        return cls.model_validate(cls.fields_of(category))
 
 
 class CategoryList(BaseModel):
     categories: list[CategoryRead]
     total: int
+
+    @classmethod
+    def of(cls, found: list[Category]) -> CategoryList:
+        # One validation for the list, not one model per category.
+        fields = [CategoryRead.fields_of(category) for category in found]
+        return cls.model_validate({"categories": fields, "total": len(found)})
