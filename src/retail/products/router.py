@@ -10,7 +10,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from retail.kernel.errors import NotFound
 from retail.kernel.openapi import DESCRIPTIONS
-from retail.kernel.pagination import Pagination, total_pages
+from retail.kernel.pagination import Pagination
 from retail.kernel.responses import model_response
 from retail.kernel.security import AdminUser, Credentials, InternalCaller, Viewer
 from retail.products import bulk, export, images, service
@@ -75,15 +75,8 @@ _BULK_ERRORS: dict[int | str, dict[str, Any]] = {
 async def list_products(query: ListQuery, paging: Pagination, deps: Deps) -> Response:
     """Active products only, unless an admin asks for `include_inactive=true`."""
     found = await service.list_products(deps, query=query)
-    answer = model_response(  # serialised once: FastAPI would validate the page again
-        ProductList(
-            products=[ProductRead.of(p) for p in found.items],
-            total=found.total,
-            page=paging.page,
-            limit=paging.limit,
-            total_pages=total_pages(found.total, paging.limit),
-        )
-    )
+    # Serialised once: FastAPI would validate the page again (kernel/responses.py).
+    answer = model_response(ProductList.of(found, page=paging.page, limit=paging.limit))
     if query.include_inactive:
         _private(answer)
     return answer

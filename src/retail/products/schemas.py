@@ -37,6 +37,7 @@ from retail.kernel.money import (
     tax_basis_points,
     to_cents,
 )
+from retail.kernel.pagination import total_pages
 from retail.products.domain import (
     AddOn,
     BulkItem,
@@ -46,6 +47,7 @@ from retail.products.domain import (
     ItemError,
     Product,
     ProductDraft,
+    ProductPage,
     ProductSort,
     SortKey,
 )
@@ -275,9 +277,13 @@ class ProductRead(BaseModel):
     brand: str | None
     created_at: datetime
 
+    @staticmethod
+    def fields_of(product: Product) -> dict[str, object]:
+        return {**product.as_wire(), "created_at": product.created_at}
+
     @classmethod
     def of(cls, product: Product) -> ProductRead:
-        return cls.model_validate({**product.as_wire(), "created_at": product.created_at})
+        return cls.model_validate(cls.fields_of(product))
 
 
 class ProductList(BaseModel):
@@ -286,6 +292,19 @@ class ProductList(BaseModel):
     page: int
     limit: int
     total_pages: int
+
+    @classmethod
+    def of(cls, found: ProductPage, *, page: int, limit: int) -> ProductList:
+        # One validation for the page, not one model per product.
+        return cls.model_validate(
+            {
+                "products": [ProductRead.fields_of(product) for product in found.items],
+                "total": found.total,
+                "page": page,
+                "limit": limit,
+                "total_pages": total_pages(found.total, limit),
+            }
+        )
 
 
 class LookupRequest(BaseModel):
