@@ -80,9 +80,9 @@ def error_statuses(route: APIRoute | RouteContext) -> set[int]:
     every = list(_parameters(route.dependant))
     if any(d.path_params for d in every):
         found.add(404)
-    if any(d.query_params or d.path_params or d.header_params or d.cookie_params for d in every):
-        found.add(422)
-    if _query_strings(route):
+    if _query_strings(route) or any(
+        d.query_params or d.path_params or d.header_params or d.cookie_params for d in every
+    ):
         found.add(422)
     if route.body_field is not None:
         # 400: a body that cannot be read at all (not UTF-8, a broken multipart envelope).
@@ -98,13 +98,11 @@ def _query_strings(route: APIRoute | RouteContext) -> list[QueryString[Any]]:
 def _document_query_strings(
     operation: dict[str, Any], route: RouteContext, components: dict[str, Any]
 ) -> None:
-    parameters = operation.setdefault("parameters", [])
     for query in dict.fromkeys(_query_strings(route)):  # once each, as FastAPI caches it
+        parameters = operation.setdefault("parameters", [])
         named = {(p.get("in"), p.get("name")) for p in parameters}
         parameters.extend(p for p in query.parameters() if ("query", p["name"]) not in named)
         components.update(query.definitions())
-    if not parameters:
-        del operation["parameters"]
 
 
 def _token_is_optional(route: RouteContext) -> bool:

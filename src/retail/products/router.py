@@ -76,7 +76,7 @@ async def list_products(query: ListQuery, paging: Pagination, deps: Deps) -> Res
     """Active products only, unless an admin asks for `include_inactive=true`."""
     found = await service.list_products(deps, query=query)
     # Serialised once: FastAPI would validate the page again (kernel/responses.py).
-    answer = model_response(ProductList.of(found, page=paging.page, limit=paging.limit))
+    answer = model_response(ProductList.of(found, paging))
     if query.include_inactive:
         _private(answer)
     return answer

@@ -37,7 +37,7 @@ from retail.kernel.money import (
     tax_basis_points,
     to_cents,
 )
-from retail.kernel.pagination import total_pages
+from retail.kernel.pagination import PageRequest, total_pages
 from retail.products.domain import (
     AddOn,
     BulkItem,
@@ -294,15 +294,15 @@ class ProductList(BaseModel):
     total_pages: int
 
     @classmethod
-    def of(cls, found: ProductPage, *, page: int, limit: int) -> ProductList:
+    def of(cls, found: ProductPage, paging: PageRequest) -> ProductList:
         # One validation for the page, not one model per product.
         return cls.model_validate(
             {
                 "products": [ProductRead.fields_of(product) for product in found.items],
                 "total": found.total,
-                "page": page,
-                "limit": limit,
-                "total_pages": total_pages(found.total, limit),
+                "page": paging.page,
+                "limit": paging.limit,
+                "total_pages": total_pages(found.total, paging.limit),
             }
         )
 

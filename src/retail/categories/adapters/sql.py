@@ -50,7 +50,7 @@ outbox = outbox_table(metadata)
 
 
 # The storefront's category list, compiled once (kernel/prepared.py) as the products and
-# orders pages are: building and caching a statement per request was a seventh of the read.
+# orders pages are: building and caching a statement per request was a fifth of the read.
 _ALL = Prepared(select(categories).order_by(categories.c.name_key))
 
 
