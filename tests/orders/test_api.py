@@ -261,8 +261,15 @@ async def test_lists_are_own_or_all_newest_first_paged_and_filtered(
     processing = (await client.get("/api/orders?status=processing", headers=ADMIN)).json()
     assert [o["id"] for o in processing["orders"]] == [bobs["id"]]
     assert (await client.get("/api/orders?status=processing", headers=ALICE)).json()["total"] == 0
-    for bad in ["status=lost", "page=0", "limit=101"]:
-        assert_error(await client.get(f"/api/orders?{bad}", headers=ALICE), 422)
+    for bad in ["status=lost", "page=0", "limit=101", "page=2&status=lost", "limit=x"]:
+        answer = await client.get(f"/api/orders?{bad}", headers=ALICE)
+        assert_error(answer, 422, "VALIDATION_ERROR")
+        field = bad.rsplit("&", 1)[-1].split("=")[0]
+        assert f"query.{field}" in answer.json()["message"], answer.json()
+    # The page and the filter are read together: the second page of the processing orders.
+    paged = await client.get("/api/orders?status=processing&page=2&limit=1", headers=ADMIN)
+    page = paged.json()
+    assert (page["page"], page["limit"], page["total"], page["orders"]) == (2, 1, 1, [])
 
 
 # --- idempotency -----------------------------------------------------------------------

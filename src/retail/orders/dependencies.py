@@ -7,11 +7,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header
 
+from retail.kernel.queries import QueryString
 from retail.kernel.security import CurrentUser
 from retail.kernel.storage import service_deps
 from retail.orders import service
 from retail.orders.domain import Order
 from retail.orders.ports import OrdersDeps
+from retail.orders.schemas import ListParameters
 
 # Dependencies are `async def` even where they do not await: FastAPI runs a plain `def`
 # dependency in its thread pool, a thread hop per request for nothing.
@@ -19,6 +21,9 @@ from retail.orders.ports import OrdersDeps
 
 # Built once in the lifespan; the use cases open their own units of work from it.
 Deps = Annotated[OrdersDeps, Depends(service_deps)]
+
+# The orders page's query string, its page and its status filter, read in one call.
+ListQuery = Annotated[ListParameters, Depends(QueryString(ListParameters))]
 
 IdempotencyKey = Annotated[
     str | None,

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Query, Request, status
+from fastapi import APIRouter, Body, Request, status
 from starlette.responses import Response
 
-from retail.kernel.pagination import Pagination
 from retail.kernel.responses import model_response
 from retail.kernel.security import AdminUser, CurrentUser
 from retail.orders import service
-from retail.orders.dependencies import Deps, IdempotencyKey, VisibleOrder
-from retail.orders.domain import OrderStatus
+from retail.orders.dependencies import Deps, IdempotencyKey, ListQuery, VisibleOrder
 from retail.orders.schemas import (
     OrderCreate,
     OrderList,
@@ -53,20 +51,13 @@ async def place_order(
 
 
 @router.get("", response_model=OrderList, responses={401: _AUTH[401]})
-async def list_orders(
-    viewer: CurrentUser,
-    deps: Deps,
-    paging: Pagination,
-    status_filter: Annotated[
-        OrderStatus | None, Query(alias="status", description="Only orders in this status")
-    ] = None,
-) -> Response:
+async def list_orders(viewer: CurrentUser, deps: Deps, query: ListQuery) -> Response:
     """Newest first. A customer sees their own (failed attempts only when asking for
     `status=failed`); an admin sees every order."""
     found = await service.list_orders(
-        deps, viewer=viewer, status=status_filter, offset=paging.offset, limit=paging.limit
+        deps, viewer=viewer, status=query.status, offset=query.offset, limit=query.limit
     )
-    return model_response(OrderList.of(found, paging))  # serialised once: a page is large
+    return model_response(OrderList.of(found, query))  # serialised once: a page is large
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=_AUTH)

@@ -206,6 +206,13 @@ class ReorderRead(OrderRead):
         return cls.model_validate({**cls.fields_of(order), "skipped_items": skipped})
 
 
+class ListParameters(PageRequest):
+    """`GET /api/orders`' query string, its page and its filter read in one call
+    (kernel/queries.py): every signed-in customer's orders page."""
+
+    status: OrderStatus | None = Field(None, description="Only orders in this status")
+
+
 class OrderList(BaseModel):
     orders: list[OrderRead]
     total: int
