@@ -13,17 +13,21 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import text
 
 from retail.kernel.app import create_service_app
 from retail.kernel.cache import (
     DOORKEEPER_KEYS,
     ENTRY_OVERHEAD_BYTES,
+    MAX_CHANGED_KEYS,
+    OwnChanges,
     ReadCache,
     SqliteDataVersion,
     _Kept,
 )
-from retail.kernel.db import create_engine, data_version
+from retail.kernel.db import cache_version, create_engine, data_version
 from retail.kernel.settings import Settings
+from retail.kernel.sqlite import SqliteDatabase
 from tests.support import make_settings, serve
 
 
@@ -180,3 +184,79 @@ def test_no_version_on_other_back_ends() -> None:
     engine = create_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")
     with data_version(engine) as version:
         assert version is None
+
+
+# ---- own commits that name what they change ------------------------------------------
+
+
+def _answer(changes: OwnChanges, tag: str | None, body: bytes = b"x") -> _Kept:
+    return _Kept([], body, None, tag, changes.seq)  # its read begins now
+
+
+def _keep(cache: ReadCache, changes: OwnChanges, path: str, kept: _Kept) -> None:
+    cache.put((path, b""), 1, kept, changes)
+    cache.put((path, b""), 1, kept, changes)
+
+
+def test_an_own_commit_drops_only_the_answers_it_names_and_the_untagged() -> None:
+    changes, cache = OwnChanges(), ReadCache(max_bytes=1 << 20)
+    assert cache.get(("/p", b""), 1, changes) is None  # the version is now 1
+    for path, tag in [("/p/a", "a"), ("/p/b", "b"), ("/p", None)]:
+        _keep(cache, changes, path, _answer(changes, tag))
+    changes.committed(["a"])
+    assert cache.get(("/p/a", b""), 1, changes) is None
+    assert cache.get(("/p/b", b""), 1, changes) is not None
+    assert cache.get(("/p", b""), 1, changes) is None  # a list may show any product
+    fresh = _answer(changes, "a", b"new")
+    cache.put(("/p/a", b""), 1, fresh, changes)  # in use before: kept at its first miss
+    assert cache.get(("/p/a", b""), 1, changes) is fresh
+    changes.committed(None)  # names nothing: anything may have changed
+    assert cache.get(("/p/a", b""), 1, changes) is None
+    assert cache.get(("/p/b", b""), 1, changes) is None
+
+
+def test_an_answer_read_while_an_own_commit_landed_is_not_kept() -> None:
+    changes, cache = OwnChanges(), ReadCache(max_bytes=1 << 20)
+    cache.get(("/p/a", b""), 1, changes)
+    old_a, old_b = _answer(changes, "a"), _answer(changes, "b")  # both reads begin
+    changes.committed(["a"])  # before either answer is complete
+    _keep(cache, changes, "/p/a", old_a)
+    _keep(cache, changes, "/p/b", old_b)
+    assert cache.get(("/p/a", b""), 1, changes) is None  # it may show the old stock
+    assert cache.get(("/p/b", b""), 1, changes) is old_b
+
+
+def test_too_many_named_keys_count_as_everything() -> None:
+    changes = OwnChanges()
+    changes.committed([f"k{n}" for n in range(MAX_CHANGED_KEYS)])
+    assert len(changes.key_at) == MAX_CHANGED_KEYS
+    seen = changes.seq
+    changes.committed(["one more"])  # the memory stays bounded
+    assert changes.key_at == {}
+    assert not changes.unchanged_since(seen, "untouched")
+
+
+async def test_the_writer_version_moves_on_other_connections_commits_only(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "w.db"
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE items (name TEXT)")
+    database = create_engine(f"sqlite+aiosqlite:///{db}")
+    assert isinstance(database, SqliteDatabase)
+    version = cache_version(database)
+    assert version is not None
+    before = version()
+    session = await database.begin(readonly=False)
+    await session.execute(text("INSERT INTO items VALUES ('own')"))
+    await session.commit()
+    await session.close()
+    assert version() == before  # the process's own commit: recorded in `changes` instead
+    assert (version.changes.seq, version.changes.everything_at) == (1, 1)
+    _write(db, "another process's")
+    moved = version()
+    assert moved != before
+    database._drop_writer()  # a failed writer is replaced: its counter starts afresh
+    assert version() not in {before, moved}
+    await database.dispose()

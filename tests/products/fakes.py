@@ -4,7 +4,7 @@ work rolls back unless the use case commits, cursors advance only from where the
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -183,10 +183,15 @@ class FakeUnitOfWork:
         self.cursors = FakeCursors(self.state)
         self.stock = FakeStockHandOver(self.state)
         self.events = self.state.events
+        self.changes_named: set[str] | None = None  # what `changes_only` promised, if anything
 
     async def __aenter__(self) -> Self:
         self._snapshot = copy.deepcopy(self.state)
+        self.changes_named = None
         return self
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        self.changes_named = set(keys) | (self.changes_named or set())
 
     async def __aexit__(
         self,

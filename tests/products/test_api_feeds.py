@@ -4,6 +4,7 @@ inventory's (the stock read model) and categories' (deleted categories are clear
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from pydantic import ValidationError
 from starlette.types import ASGIApp
 
+from retail.kernel.cache import ReadCache, ReadCacheMiddleware
 from retail.kernel.events import Event, EventFeed
 from retail.kernel.security import TokenCodec
 from retail.products import feeds
@@ -173,6 +175,48 @@ async def test_stock_follows_inventory_idempotently(
         inventory.stock(a["id"], 11)
         assert await shop.follow("inventory") == 1
         assert (await shop.get(a["id"]))["stock"] == 11
+
+
+def _read_cache(shop: Shop) -> ReadCache:
+    layer = shop.app.middleware_stack  # built by the first request
+    while not isinstance(layer, ReadCacheMiddleware):
+        layer = layer.app  # type: ignore[union-attr]
+    return layer.cache
+
+
+async def test_a_stock_change_keeps_the_other_products_pages_in_the_read_cache(
+    tmp_path: Path, categories_app: ASGIApp, inventory: FakeInventory
+) -> None:
+    # Every order moves stock: were each change to drop every kept page, a shop taking
+    # orders would serve none of its product pages from memory (kernel/cache.py).
+    async with open_shop(tmp_path, categories_app, transports=inventory.transports()) as shop:
+        a, b = await shop.product("A", stock=5), await shop.product("B", stock=1)
+        page_a, page_b = (f"/api/products/{p['id']}" for p in (a, b))
+        for _ in range(2):  # kept on the second miss
+            for path in (page_a, page_b, "/api/products"):
+                assert (await shop.client.get(path)).status_code == 200
+        entries = _read_cache(shop).entries
+        kept_a, kept_b = entries[(page_a, b"")][0], entries[(page_b, b"")][0]
+        inventory.stock(a["id"], 4)
+        assert await shop.follow("inventory") == 1
+        assert (await shop.get(b["id"]))["stock"] == 1
+        assert entries[(page_b, b"")][0] is kept_b  # served from memory, not read again
+        assert (await shop.get(a["id"]))["stock"] == 4  # its own page is read afresh
+        listed = (await shop.client.get("/api/products")).json()["products"]
+        assert {p["title"]: p["stock"] for p in listed} == {"A": 4, "B": 1}  # lists too
+        assert entries[(page_a, b"")][0] is not kept_a  # kept again at once: it is in use
+        # Any other write names nothing, so it drops every kept page.
+        await shop.client.patch(page_a, json={"title": "A2"}, headers=ADMIN)
+        assert (await shop.get(b["id"]))["title"] == "B"
+        assert entries[(page_b, b"")][0] is not kept_b
+        assert (await shop.get(a["id"]))["title"] == "A2"
+        kept_b = entries[(page_b, b"")][0]
+        assert (await shop.get(b["id"]))["title"] == "B"
+        assert entries[(page_b, b"")][0] is kept_b
+        # A commit of another connection (another process, `retail import`) is seen too.
+        with sqlite3.connect(tmp_path / "products.db") as other:
+            other.execute("UPDATE products SET title = 'B3' WHERE id = ?", (b["id"],))
+        assert (await shop.get(b["id"]))["title"] == "B3"
 
 
 async def test_a_malformed_stock_event_stops_the_feed_instead_of_skipping_it(

@@ -242,6 +242,21 @@ async def test_stock_levels_apply_once_and_move_the_cursor(
     assert uow.state.products[made.id].stock == 2
 
 
+async def test_stock_levels_name_the_products_whose_answers_change(
+    uow: FakeUnitOfWork, categories: FakeCategories
+) -> None:
+    # The read cache keeps every other product's page only on this promise (kernel/cache.py).
+    made = await service.create_product(over(uow, categories), draft=draft(stock=5))
+    other = await service.create_product(over(uow, categories), draft=draft(stock=5))
+    await feeds.apply_stock_levels(uow, [(1, StockLevel(made.id, 4)), (2, None)])
+    assert uow.changes_named == {made.id}
+    await feeds.set_stocks(uow, [StockLevel(made.id, 3), StockLevel(other.id, 1)])
+    assert uow.changes_named == {made.id, other.id}
+    # Other writes promise nothing: anything they change may show anywhere.
+    await service.create_product(over(uow, categories), draft=draft(stock=5))
+    assert uow.changes_named is None
+
+
 async def test_stock_levels_write_no_product_events(
     uow: FakeUnitOfWork, categories: FakeCategories
 ) -> None:

@@ -68,10 +68,12 @@ def create_service_app(
     adapters: Adapters[Any] | None = None,
     openapi_tags: list[dict[str, Any]] | None = None,
     cached_reads: tuple[str, ...] = (),
+    cache_tag_param: str | None = None,
 ) -> FastAPI:
     """`cached_reads`: path prefixes whose GET answers are the same for every caller, kept
     in memory until the database changes (kernel/cache.py; the lifespan sets
-    `app.state.data_version`)."""
+    `app.state.cache_version`). `cache_tag_param`: the path parameter that tags a kept
+    answer, so that an own commit naming other keys (`changes_only`) keeps it."""
     tracing = tracing_from_env(settings.service_name)
     trace_ids = tracing.log_ids if tracing is not None else None
     configure_logging(settings.service_name, settings.log_level, settings.log_format, trace_ids)
@@ -91,6 +93,7 @@ def create_service_app(
                 app.state.unit_of_work = _observed(settings, storage.units, tracing)
                 app.state.readiness["database"] = storage.ping
                 app.state.data_version = storage.data_version
+                app.state.cache_version = storage.cache_version
             await stack.enter_async_context(lifespan(app))
             yield
 
@@ -112,7 +115,10 @@ def create_service_app(
     if cached_reads and settings.read_cache_bytes:
         # Innermost: CORS and request-context headers are added to kept answers per request.
         app.add_middleware(
-            ReadCacheMiddleware, prefixes=cached_reads, max_bytes=settings.read_cache_bytes
+            ReadCacheMiddleware,
+            prefixes=cached_reads,
+            max_bytes=settings.read_cache_bytes,
+            tag_param=cache_tag_param,
         )
     if settings.cors_origins:
         app.add_middleware(

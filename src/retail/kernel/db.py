@@ -12,7 +12,7 @@ error, a lock not granted in time, the server gone) leaves it as a 503.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +25,7 @@ from sqlalchemy.engine.result import ScalarResult
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import Executable
 
-from retail.kernel.cache import SqliteDataVersion
+from retail.kernel.cache import CacheVersion, SqliteDataVersion
 from retail.kernel.errors import ServiceUnavailable
 from retail.kernel.health import StorageFault, StorageHealth
 from retail.kernel.prepared import Params, Prepared, Rows
@@ -99,6 +99,10 @@ class SqlSession(Protocol):
 
     def after_commit(self, callback: Callable[[], None]) -> None: ...
 
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """What this unit writes shows only in the read cache's answers tagged with these
+        keys, and in untagged ones (kernel/cache.py); each call adds keys."""
+
     async def execute(
         self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
     ) -> Rows: ...
@@ -168,6 +172,26 @@ def create_engine(url: str, *, schema: str | None = None) -> SqlDatabase:
 async def migrate(database: SqlDatabase, script_location: Path) -> None:
     """Apply the service's Alembic migrations up to head, one process at a time."""
     await database.migrate(script_location)
+
+
+def cache_version(database: SqlDatabase) -> CacheVersion | None:
+    """What the read cache checks (kernel/cache.py): SQLite files only."""
+    if not isinstance(database, SqliteDatabase) or database.path in {"", ":memory:"}:
+        return None
+    return _WriterVersion(database)
+
+
+class _WriterVersion:
+    """`CacheVersion` of a SQLite file: the writer's `data_version` and own commits."""
+
+    __slots__ = ("_database", "changes")
+
+    def __init__(self, database: SqliteDatabase) -> None:
+        self._database = database
+        self.changes = database.changes
+
+    def __call__(self) -> tuple[int, int] | None:
+        return self._database.foreign_version()
 
 
 @contextmanager
@@ -253,6 +277,12 @@ class SqlUnitOfWork:
             logger.warning("rolling back failed", exc_info=True)  # the first error matters
         if isinstance(exc, DBAPIError) and is_storage_fault(exc):
             raise self._unavailable(exc) from exc
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """A promise for the whole unit: what it writes shows only in the read cache's
+        answers about these keys (kernel/cache.py). A use case that writes anything else
+        in the same unit must not make it."""
+        self._open.changes_only(keys)
 
     async def commit(self) -> None:
         await self._open.commit()

@@ -13,7 +13,7 @@ is missing, statements go through SQLAlchemy as before.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -48,6 +48,9 @@ class PostgresSession:
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
             self._after_commit.append(callback)
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """Nothing to narrow: on PostgreSQL no read cache is kept (kernel/cache.py)."""
 
     async def execute(
         self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None

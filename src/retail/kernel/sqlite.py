@@ -26,7 +26,7 @@ import fcntl
 import os
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -40,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.pool import NullPool
 from sqlalchemy.sql import Executable
 
+from retail.kernel.cache import OwnChanges
 from retail.kernel.health import StorageFault, StorageHealth
 from retail.kernel.metrics import SQLITE_BUSY_RETRIES
 from retail.kernel.migrations import upgrade_to_head
@@ -75,6 +76,7 @@ class SqliteSession:
         "_after_commit",
         "_database",
         "_failed",
+        "_only",
         "_raw",
         "_readonly",
         "connection",
@@ -87,12 +89,18 @@ class SqliteSession:
         self._raw = _raw(connection)
         self._after_commit: list[Callable[[], None]] = []
         self._failed = False  # a statement or the commit raised: do not reuse the connection
+        self._only: set[str] | None = None  # the keys of `changes_only`; None: everything
         self.connection = connection
         self.dialect = connection.dialect
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         if callback not in self._after_commit:
             self._after_commit.append(callback)
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """The unit of work's promise that what it writes shows only in the read cache's
+        answers tagged with these keys (and untagged ones); each call adds keys."""
+        self._only = set(keys) if self._only is None else self._only.union(keys)
 
     async def execute(
         self, statement: Executable | Prepared, parameters: Params | Sequence[Params] | None = None
@@ -137,7 +145,7 @@ class SqliteSession:
             self._failed = True
             raise
         if not self._readonly:
-            self._database.committed()
+            self._database.committed(self._only)
         run_after_commit(self._after_commit)
 
     async def close(self) -> None:
@@ -176,7 +184,9 @@ class SqliteDatabase:
         self.dialect = self._engine.dialect
         self._gate = asyncio.Lock()
         self._writer: Connection | None = None
+        self._writer_generation = 0  # a new writer connection starts its data_version afresh
         self._readers: list[Connection] = []
+        self.changes = OwnChanges()  # this process's commits, for the read cache
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
 
@@ -191,16 +201,36 @@ class SqliteDatabase:
             return SqliteSession(self, reader, readonly=True)
         await self._gate.acquire()
         try:
-            if self._writer is None or self._writer.closed or self._writer.invalidated:
-                self._writer = self._connect(0)
-                _raw(self._writer).execute("PRAGMA wal_autocheckpoint=0")
-            await _begin_immediate(_raw(self._writer))
-            self._writer.begin()  # SQLAlchemy's own bookkeeping; sends nothing
+            writer = self._writer_connection()
+            await _begin_immediate(_raw(writer))
+            writer.begin()  # SQLAlchemy's own bookkeeping; sends nothing
         except BaseException:
             self._drop_writer()  # whatever state it was left in, the next writer starts afresh
             self._gate.release()
             raise
-        return SqliteSession(self, self._writer, readonly=False)
+        return SqliteSession(self, writer, readonly=False)
+
+    def _writer_connection(self) -> Connection:
+        """The process's one writer connection, opened when there is none. Opening it needs
+        no gate: while a unit of work holds the gate, the writer exists."""
+        writer = self._writer
+        if writer is None or writer.closed or writer.invalidated:
+            writer = self._writer = self._connect(0)
+            _raw(writer).execute("PRAGMA wal_autocheckpoint=0")
+            self._writer_generation += 1
+        return writer
+
+    def foreign_version(self) -> tuple[int, int] | None:
+        """A version that moves whenever another connection (another process, a migration)
+        commits, and not on this process's own commits, which `changes` records: SQLite's
+        `PRAGMA data_version` read on the writer's own connection, with that connection's
+        generation. None when the file cannot be read now (the read cache is bypassed)."""
+        try:
+            writer = self._writer_connection()
+            row = _raw(writer).execute("PRAGMA data_version").fetchone()
+        except (sqlite3.Error, DBAPIError):
+            return None  # a broken writer is replaced by the next unit of work that fails on it
+        return (self._writer_generation, int(row[0]))
 
     def release(self, connection: Connection, *, readonly: bool, broken: bool = False) -> None:
         if not readonly:
@@ -239,7 +269,10 @@ class SqliteDatabase:
         finally:
             await session.close()
 
-    def committed(self) -> None:
+    def committed(self, keys: Iterable[str] | None = None) -> None:
+        """A commit of this process's writer has landed; `keys`: what it may have changed,
+        as the read cache tags answers (None: anything)."""
+        self.changes.committed(keys)
         self._commits += 1
         if self._commits % CHECKPOINT_EVERY == 0 and self._checkpoint is None:
             self._checkpoint = asyncio.get_running_loop().create_task(self._checkpoint_wal())

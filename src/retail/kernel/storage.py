@@ -18,8 +18,16 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from fastapi import Request
 
-from retail.kernel.cache import VersionSource
-from retail.kernel.db import SqlDatabase, backend_of, data_version, engine_for, migrate, ping
+from retail.kernel.cache import CacheVersion, VersionSource
+from retail.kernel.db import (
+    SqlDatabase,
+    backend_of,
+    cache_version,
+    data_version,
+    engine_for,
+    migrate,
+    ping,
+)
 from retail.kernel.settings import Settings
 
 if TYPE_CHECKING:  # PyMongo is imported only by a service whose URL names MongoDB
@@ -80,7 +88,8 @@ class Adapters(Generic[U]):
 class Storage(Generic[U]):
     units: UnitOfWorkFactory[U]
     ping: ReadinessCheck
-    data_version: VersionSource | None = None
+    data_version: VersionSource | None = None  # any connection's commits (held feed reads)
+    cache_version: CacheVersion | None = None  # what the read cache checks
 
 
 def open_storage(
@@ -99,7 +108,7 @@ async def _sql_storage(settings: Settings, adapters: Adapters[U]) -> AsyncIterat
         await migrate(database, adapters.migrations)
         with data_version(database) as version:
             units = partial(adapters.sql, database)
-            yield Storage(units, partial(ping, database), version)
+            yield Storage(units, partial(ping, database), version, cache_version(database))
     finally:
         await database.dispose()
 

@@ -37,6 +37,9 @@ async def apply_category_changes(uow: UnitOfWork, batch: Batch[CategoryDeleted])
 
 
 async def set_stock(uow: UnitOfWork, level: StockLevel) -> None:
+    # The unit writes the stock and the feed's cursor, nothing else: every other product's
+    # page stays in the read cache (each order moves stock, several times a second).
+    uow.changes_only([level.product_id])
     # False means the product is gone since: there is nothing left to show the stock on.
     await uow.products.set_stock(level.product_id, level.stock)
 
@@ -44,6 +47,7 @@ async def set_stock(uow: UnitOfWork, level: StockLevel) -> None:
 async def set_stocks(uow: UnitOfWork, levels: Sequence[StockLevel]) -> None:
     """A page of inventory's feed at once (an import's stock is thousands of events): one
     statement; a product gone since is simply not there to update."""
+    uow.changes_only(level.product_id for level in levels)
     await uow.products.set_stocks(levels)
 
 

@@ -86,6 +86,9 @@ def create_app(
         lifespan=lifespan,
         adapters=ADAPTERS,
         cached_reads=("/api/products",),
+        # A product's page is dropped only by the commits that change it: each order's
+        # stock change keeps the other products' pages (feeds.py, set_stock).
+        cache_tag_param="product_id",
     )
 
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -119,6 +119,10 @@ class UnitOfWork(Transaction, Protocol):
 
     @property
     def events(self) -> EventLog: ...
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """A promise for the whole unit: what it writes changes only these products' own
+        answers (and the lists), so the read cache keeps every other product's."""
 
 
 Units = UnitOfWorkFactory[UnitOfWork]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Self
 
@@ -49,6 +50,9 @@ class MongoUnitOfWork:
             logger.warning("rollback failed; the server or the next writer will finish it")
         if exc is not None and is_unavailable(exc):
             raise ServiceUnavailable("The database is unavailable; try again shortly") from exc
+
+    def changes_only(self, keys: Iterable[str]) -> None:
+        """Nothing to narrow: on MongoDB no read cache is kept (kernel/cache.py)."""
 
     async def commit(self) -> None:
         with unavailable_as_503():
