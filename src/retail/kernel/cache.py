@@ -6,11 +6,12 @@ routes whose answer is the same for every caller (the catalogue's GETs), and the
 answers are kept, keyed by path and query string, from the second time a key is asked for
 until the database changes.
 
-"Changed" is decided by the database, never by a timer: SQLite's `PRAGMA data_version`, read
-on a connection of the cache's own, moves whenever any connection, in this process or in
-another, commits to the file. A hit is served only when the version read for this request
-equals the version read before the kept answer was computed, so no commit can have happened
-since that answer's read began: an answer is never staler than a fresh read would be.
+"Changed" is decided by the database, never by a timer: SQLite's `PRAGMA data_version`
+moves on a connection whenever another connection, in this process or in another, commits
+to the file. A hit is served only when no commit that could change the kept answer has
+happened since that answer's read began: an answer is never staler than a fresh read
+would be. (`SqliteDataVersion`, on a connection of its own, sees every commit; a service's
+cache uses the finer `CacheVersion` below.)
 PostgreSQL and MongoDB have no such cheap counter; there the cache stays off and an HTTP
 cache or CDN in front is the tool.
 
@@ -23,8 +24,7 @@ changes (`changes_only`: stock for these products), or with none (anything may h
 changed). A kept answer is tagged with the value of the path parameter the service names
 (products: `product_id`); it stays valid until another connection commits, or an own commit
 names its tag or names nothing. An untagged answer (a list page) is dropped by every own
-commit. The rule above holds per tag: an answer is served only when no commit that could
-change it has landed since its read began.
+commit.
 """
 
 from __future__ import annotations
