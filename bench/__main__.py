@@ -15,8 +15,9 @@ import argparse
 import json
 import sys
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bench.load import Result, Target, have_wrk, run
@@ -27,6 +28,8 @@ from retail.kernel.settings import SERVICE_PORTS
 DEFAULT_LEVELS = (16, 64)
 BARE = "bare app /static"
 ORDER_TARGET = "POST /api/orders"
+PRODUCT_TARGET = "GET /api/products/{id}"
+DURING_ORDERS = "GET /api/products/{id}, while orders are placed at 16"
 SERVICES = tuple(SERVICE_PORTS)
 
 
@@ -61,7 +64,7 @@ def targets(stack: Stack) -> list[Target]:
     return [
         Target(BARE, stack.bare_url, ["/static"]),
         Target("GET /api/products (page)", stack.url("products"), stack.product_list_paths()),
-        Target("GET /api/products/{id}", stack.url("products"), stack.product_paths()),
+        Target(PRODUCT_TARGET, stack.url("products"), stack.product_paths()),
         Target("GET /api/categories", stack.url("categories"), ["/api/categories"]),
         Target(
             "GET /api/products (page), uncached",
@@ -131,6 +134,22 @@ def measure(stack: Stack, target: Target, level: int, seconds: int) -> Cell:
     return Cell(result, cpu_us, note)
 
 
+def during_orders(reads: Target, orders: Target, level: int, seconds: int) -> tuple[Result, str]:
+    """Product pages read while orders are placed at concurrency 16, the two loads at once.
+    Every order commits a stock change in products: the read cache must keep the other
+    products' pages through it (docs/architecture.md, "Own commits drop only what they
+    change"). The row's ratio is against the bare app alone; the orders take CPU too."""
+    placed: list[Result] = []
+    placing = threading.Thread(target=lambda: placed.append(run(orders, 16, seconds)))
+    placing.start()
+    try:
+        result = run(replace(reads, name=DURING_ORDERS), level, seconds)
+    finally:
+        placing.join()
+    orders_per_second = placed[0].rps if placed else 0.0
+    return result, f"Orders placed during the reads at {level}: {orders_per_second:,.0f}/s"
+
+
 def idle_and_memory(stack: Stack, idle_seconds: float) -> str:
     """Resident memory of each service after the run, and CPU while nothing happens."""
     before = usage_by_service(stack.services_pid, SERVICES)
@@ -182,6 +201,14 @@ def main() -> int:
             for level in args.levels
         ]
         results = [cell.result for cell in cells]
+        by_name = {target.name: target for target in chosen}
+        if PRODUCT_TARGET in by_name and ORDER_TARGET in by_name:
+            for level in args.levels:
+                result, note = during_orders(
+                    by_name[PRODUCT_TARGET], by_name[ORDER_TARGET], level, args.seconds
+                )
+                results.append(result)
+                cells.append(Cell(result, None, note))
         cpu_us = {
             (cell.result.target, cell.result.concurrency): cell.cpu_us
             for cell in cells
