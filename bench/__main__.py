@@ -29,7 +29,8 @@ DEFAULT_LEVELS = (16, 64)
 BARE = "bare app /static"
 ORDER_TARGET = "POST /api/orders"
 PRODUCT_TARGET = "GET /api/products/{id}"
-DURING_ORDERS = "GET /api/products/{id}, while orders are placed at 16"
+ORDERS_ALONGSIDE = 16  # the concurrency of the orders placed during the product reads
+DURING_ORDERS = f"GET /api/products/{{id}}, while orders are placed at {ORDERS_ALONGSIDE}"
 SERVICES = tuple(SERVICE_PORTS)
 
 
@@ -135,12 +136,12 @@ def measure(stack: Stack, target: Target, level: int, seconds: int) -> Cell:
 
 
 def during_orders(reads: Target, orders: Target, level: int, seconds: int) -> tuple[Result, str]:
-    """Product pages read while orders are placed at concurrency 16, the two loads at once.
+    """Product pages read while orders are placed (at `ORDERS_ALONGSIDE`), both at once.
     Every order commits a stock change in products: the read cache must keep the other
     products' pages through it (docs/architecture.md, "Own commits drop only what they
     change"). The row's ratio is against the bare app alone; the orders take CPU too."""
     placed: list[Result] = []
-    placing = threading.Thread(target=lambda: placed.append(run(orders, 16, seconds)))
+    placing = threading.Thread(target=lambda: placed.append(run(orders, ORDERS_ALONGSIDE, seconds)))
     placing.start()
     try:
         result = run(replace(reads, name=DURING_ORDERS), level, seconds)
