@@ -44,12 +44,12 @@ def _row(result: Result, ceiling: float | None, cpu_us: float | None) -> str:
 
 
 def render(
-    results: list[Result], products: int, seconds: int, cpu_us: dict[tuple[str, int], float]
+    results: list[Result], catalogue: str, seconds: int, cpu_us: dict[tuple[str, int], float]
 ) -> str:
     ceilings = {r.concurrency: r.rps for r in results if r.target == BARE}
     tool = results[0].tool if results else "-"
     lines = [
-        f"{products:,} products, {seconds}s per cell, load generator: {tool}",
+        f"{catalogue}, {seconds}s per cell, load generator: {tool}",
         "",
         "| endpoint | concurrency | requests/s | p50 ms | p99 ms | ratio to bare "
         "| server CPU µs/request | errors |",
@@ -186,11 +186,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/results/latest.md"))
     parser.add_argument("--only", nargs="*", default=[], help="cells whose name contains one")
     parser.add_argument("--idle-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--catalogue",
+        type=Path,
+        help="import this BigBasket-shaped CSV (e.g. ../shared/datasets/bigbasket/products.csv)"
+        " instead of seeding --products generated ones",
+    )
     args = parser.parse_args()
     if not have_wrk():
         print("wrk not found (apt-get install wrk): using the slower Python load generator")
     with tempfile.TemporaryDirectory() as tmp, Stack(Path(tmp)) as stack:
-        stack.seed(args.products)
+        stack.seed(args.products, args.catalogue)
         chosen = [
             target
             for target in targets(stack)
@@ -232,7 +238,8 @@ def main() -> int:
             oversell,
             idle_and_memory(stack, args.idle_seconds),
         ]
-    table = render(results, args.products, args.seconds, cpu_us) + "\n\n" + "\n\n".join(footer)
+    catalogue = str(args.catalogue) if args.catalogue else f"{args.products:,} products"
+    table = render(results, catalogue, args.seconds, cpu_us) + "\n\n" + "\n\n".join(footer)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(table + "\n")
     print(table)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import collections
 import compileall
+import csv
 import json
 import os
 import random
@@ -22,8 +24,18 @@ from retail.kernel.settings import SERVICE_PORTS
 
 SECRET = "bench-signing-secret-0123456789-0123456789-0123456789"
 ADMIN = {"email": "bench-admin@shop.test", "password": "bench-admin-pass"}
+# `retail import`'s arguments for ../shared/datasets/bigbasket/products.csv (its SOURCE.md).
+BIGBASKET_IMPORT = (
+    "--create-categories",
+    *("--map", "sku=id", "--map", "category=subcategory", "--ignore", "category"),
+)
 CUSTOMER = {"email": "bench-customer@shop.test", "password": "bench-customer-pass", "name": "B"}
 QUERIES = ["shirt", "blue cotton", "runing shoes", "organic", "kitchen knife", "lamp", "wool"]
+
+
+def _last_title(catalogue: Path) -> str:
+    with catalogue.open(newline="", encoding="utf-8") as rows:
+        return str(collections.deque(csv.DictReader(rows), maxlen=1)[0]["title"])
 
 
 def _free_ports(count: int) -> list[int]:
@@ -150,17 +162,19 @@ class Stack:
     def _wait(self, urls: list[str], timeout: float = 90.0) -> None:
         wait_until_ok(urls, timeout)
 
-    def seed(self, products: int) -> None:
-        subprocess.run(
-            [sys.executable, "-m", "retail", "seed-demo", "--products", str(products)],
-            env=self.env,
-            check=True,
-        )
+    def seed(self, products: int, catalogue: Path | None = None) -> None:
+        """The generated demo catalogue, or a real one imported with `retail import` (the
+        BigBasket file's columns, as README's worked example maps them)."""
+        if catalogue is None:
+            command = ["seed-demo", "--products", str(products)]
+        else:
+            command = ["import", str(catalogue), *BIGBASKET_IMPORT, "--no-progress"]
+        subprocess.run([sys.executable, "-m", "retail", *command], env=self.env, check=True)
         listing = httpx.get(f"{self.url('products')}/api/products", params={"limit": 100}).json()
         self.product_ids = [p["id"] for p in listing["products"]]
         self._titles = [p["title"] for p in listing["products"]]
         self._prepare_orders()
-        self._wait_for_search(products)
+        self._wait_for_search(_last_title(catalogue) if catalogue else None)
 
     def _prepare_orders(self) -> None:
         auth = self.url("auth")
@@ -177,11 +191,15 @@ class Stack:
         )
         response.raise_for_status()
 
-    def _wait_for_search(self, products: int, timeout: float = 600.0) -> None:
+    def _wait_for_search(self, last_title: str | None, timeout: float = 600.0) -> None:
+        """Until search finds something, or, for an imported file, its last row: search
+        applies products' feed in order, so the rest is indexed too."""
+        query = last_title or "a"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            answer = httpx.get(f"{self.url('search')}/api/search", params={"q": "a", "limit": 1})
-            if answer.status_code == 200 and answer.json():
+            answer = httpx.get(f"{self.url('search')}/api/search", params={"q": query})
+            hits = answer.json() if answer.status_code == 200 else []
+            if hits and (last_title is None or last_title in {h["title"] for h in hits}):
                 return
             time.sleep(1)
         raise TimeoutError("search never indexed the catalogue")
