@@ -15,9 +15,14 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx
 import pytest
+from alembic import command
+from alembic.config import Config
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
 
+from retail.kernel.db import SqlDatabase
 from retail.kernel.security import Role, TokenCodec
 from retail.kernel.settings import Settings
 from retail.kernel.storage import Adapters, UnitOfWorkFactory, open_storage
@@ -255,3 +260,28 @@ def assert_error(response: httpx.Response, status: int, error_code: str | None =
     if error_code is not None:
         assert body["error_code"] == error_code, body
     assert "Traceback" not in response.text
+
+
+async def migrate_to(engine: SqlDatabase, scripts: Path, revision: str) -> None:
+    """Alembic on a service's SQL database: up to "head", down to any other revision (a test
+    of one migration writes rows as they were before it, then migrates)."""
+
+    def run(connection: Connection) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(scripts))
+        config.attributes["connection"] = connection
+        if revision == "head":
+            command.upgrade(config, revision)
+        else:
+            command.downgrade(config, revision)
+
+    await engine.run_sync(run)
+
+
+async def rows_of(engine: SqlDatabase, *queries: str) -> list[list[tuple[Any, ...]]]:
+    """Each query's rows as tuples, read in one connection."""
+
+    def read(connection: Connection) -> list[list[tuple[Any, ...]]]:
+        return [[tuple(row) for row in connection.execute(text(query))] for query in queries]
+
+    return await engine.run_sync(read)

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -23,7 +20,7 @@ from retail.orders.adapters.tables import metadata
 from retail.orders.config import OrdersSettings
 from retail.orders.main import MIGRATIONS
 from tests.orders.test_repository_contract import T0, an_order
-from tests.support import make_settings
+from tests.support import make_settings, migrate_to, rows_of
 
 
 @pytest.fixture
@@ -69,15 +66,6 @@ _COUNTED = (
 )
 
 
-async def _kept_and_counted(engine: SqlDatabase) -> tuple[list[tuple[Any, ...]], ...]:
-    def read(connection: Connection) -> tuple[list[tuple[Any, ...]], ...]:
-        kept = [tuple(row) for row in connection.execute(text(_KEPT))]
-        counted = [tuple(row) for row in connection.execute(text(_COUNTED))]
-        return kept, counted
-
-    return await engine.run_sync(read)
-
-
 async def test_the_counts_follow_every_write_to_orders_whoever_makes_it(
     engine: SqlDatabase,
 ) -> None:
@@ -99,7 +87,7 @@ async def test_the_counts_follow_every_write_to_orders_whoever_makes_it(
         ]:
             await uow.session.execute(text(sql), {"id": an_order(n).id})
         await uow.commit()
-    kept, counted = await _kept_and_counted(engine)
+    kept, counted = await rows_of(engine, _KEPT, _COUNTED)
     assert kept == counted
     assert kept == [
         ("alice", "failed", 1),
@@ -115,22 +103,12 @@ async def test_the_migration_counts_the_orders_already_there(engine: SqlDatabase
         for n, status in enumerate(["pending", "confirmed", "confirmed", "failed"]):
             await uow.orders.add(an_order(n, status=status, user="alice" if n else "bob"))  # type: ignore[arg-type]
         await uow.commit()
-
-    def migrate_to(connection: Connection, revision: str) -> None:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
-        config.attributes["connection"] = connection
-        if revision == "head":
-            command.upgrade(config, revision)
-        else:
-            command.downgrade(config, revision)
-
-    await engine.run_sync(lambda connection: migrate_to(connection, "0002"))
+    await migrate_to(engine, MIGRATIONS, "0002")
     async with OrdersUnitOfWork(engine) as uow:  # an order written before the counts exist
         await uow.orders.add(an_order(9, status="pending"))
         await uow.commit()
-    await engine.run_sync(lambda connection: migrate_to(connection, "head"))
-    kept, counted = await _kept_and_counted(engine)
+    await migrate_to(engine, MIGRATIONS, "head")
+    kept, counted = await rows_of(engine, _KEPT, _COUNTED)
     assert kept == counted
     assert kept == [
         ("alice", "confirmed", 2),

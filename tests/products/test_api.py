@@ -278,6 +278,9 @@ async def test_filter_by_category(shop: Shop) -> None:
     assert listed["total"] == 2
     none = (await shop.client.get("/api/products?category_id=nothing")).json()
     assert none["total"] == 0
+    # An empty value counts as absent, as for every filter: a select's "All" option.
+    every = (await shop.client.get("/api/products?category_id=")).json()
+    assert (every["total"], len(every["products"])) == (3, 3)
 
 
 async def test_sorts_and_price_range(shop: Shop) -> None:

@@ -247,6 +247,50 @@ async def test_filters_and_pages(processes: Processes) -> None:
     assert (beyond.total, beyond.items) == (10, [])
 
 
+async def _totals(units: Units) -> dict[str, int]:
+    """Every list's total, as each kind of list reads it."""
+    queries = {
+        "shown": ProductQuery(),
+        "all": ProductQuery(include_inactive=True),
+        "shown in a": ProductQuery(category_id="a"),
+        "all in a": ProductQuery(category_id="a", include_inactive=True),
+        "shown in b": ProductQuery(category_id="b"),
+        "shown from 300": ProductQuery(min_price_cents=300),
+    }
+    async with units(readonly=True) as uow:
+        return {name: (await uow.products.page(query)).total for name, query in queries.items()}
+
+
+async def test_totals_follow_every_write_that_moves_a_product(processes: Processes) -> None:
+    one, two = processes.one, processes.two
+    made = [product(n, category_id="a" if n < 4 else None) for n in range(1, 7)]
+    await store(one, *made)
+    assert await _totals(two) == {
+        "shown": 6, "all": 6, "shown in a": 3, "all in a": 3, "shown in b": 0, "shown from 300": 4
+    }  # fmt: skip
+    async with one() as uow:
+        await uow.products.update(replace(made[0], is_active=False))  # hidden, still in a
+        await uow.products.update_many([replace(made[1], category_id="b")])  # a -> b
+        await uow.products.update(replace(made[4], category_id="a"))  # none -> a
+        await uow.products.update(replace(made[5], price_cents=50))  # price only
+        assert await uow.products.set_stock(made[2].id, 9)  # stock only
+        assert await uow.products.delete(made[3].id)
+        await uow.commit()
+    assert await _totals(two) == {
+        "shown": 4, "all": 5, "shown in a": 2, "all in a": 3, "shown in b": 1, "shown from 300": 2
+    }  # fmt: skip
+    async with one() as uow:  # never committed: no total moves
+        await uow.products.add(product(7, category_id="a"))
+        assert await uow.products.delete(made[2].id)
+    assert (await _totals(two))["all in a"] == 3
+    async with one() as uow:
+        await uow.products.clear_category("a", T0)
+        await uow.commit()
+    assert await _totals(two) == {
+        "shown": 4, "all": 5, "shown in a": 0, "all in a": 0, "shown in b": 1, "shown from 300": 2
+    }  # fmt: skip
+
+
 async def test_stock_read_model_updates(processes: Processes) -> None:
     made = product(1, stock=3)
     await store(processes.one, made)

@@ -75,12 +75,12 @@ async def product_query(
     return ProductQuery(
         offset=paging.offset,
         limit=paging.limit,
-        category_id=params.category_id,
+        category_id=params.category_id or None,
         min_price_cents=None if low is None else to_cents(low),
         max_price_cents=None if high is None else to_cents(high),
         sort=sort_of(params.sort, params.order),
         include_inactive=params.include_inactive,
-        # Trimmed as they are when stored; empty counts as absent, as for the other filters.
+        # Trimmed as they are when stored; empty counts as absent, as for every filter.
         sku=(params.sku or "").strip() or None,
         brand=(params.brand or "").strip() or None,
     )

@@ -3,8 +3,9 @@
 The indexes serve the list queries: each sort key (created_at, price, title) has an index
 `(key, id)`, alone and behind `category_id` for the category filter, walked forwards for
 ascending and backwards for descending; the price indexes also serve the
-`min_price`/`max_price` ranges. `is_active` trails each, so the shoppers' filter and the
-counts are decided from the index.
+`min_price`/`max_price` ranges. `is_active` trails each, so the shoppers' filter is decided
+from the index. A list's total is read from `product_counts`, which triggers keep (migration
+0004); with a price, sku or brand filter it is counted from the same index.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -96,6 +98,16 @@ products = Table(
     # Unique where set: NULLs (no sku) never collide, on SQLite and PostgreSQL alike.
     Index("ux_products_sku", "sku", unique=True),
     Index("ix_products_brand", "brand", "created_at", "id", "is_active"),
+)
+# Products counted by (is_active, category; '' for none), kept by triggers on `products`
+# (migration 0004): a list page's total without counting its products.
+product_counts = Table(
+    "product_counts",
+    metadata,
+    Column("is_active", Boolean, nullable=False),
+    Column("category_key", String(64), nullable=False),
+    Column("n", Integer, nullable=False),
+    PrimaryKeyConstraint("is_active", "category_key", name="pk_product_counts"),
 )
 deleted_categories = Table(
     "deleted_categories",
@@ -212,13 +224,22 @@ def _page_params(query: ProductQuery) -> tuple[_PageShape, dict[str, Any]]:
 @functools.cache
 def _page_statements(shape: _PageShape) -> _PageStatements:
     """A list page's two statements, built once per shape (a few hundred at most): the
-    count and the rows. SQLAlchemy building, caching and compiling them on every request
-    was about a fifth of an uncached list page's CPU."""
+    total and the rows. SQLAlchemy building, caching and compiling them on every request
+    was about a fifth of an uncached list page's CPU. Without a price, sku or brand filter,
+    the total is read from `product_counts` instead of counting the products."""
     conditions: list[ColumnElement[bool]] = [true()]
     if shape.active_only:
         conditions.append(products.c.is_active.is_(True))
     conditions += [condition for name, condition in _FILTERS if getattr(shape, name)]
-    total = select(func.count()).select_from(products).where(*conditions)
+    if shape.sku or shape.brand or shape.min_price or shape.max_price:
+        total = select(func.count()).select_from(products).where(*conditions)
+    else:  # the storefront's lists: summed from at most two kept counts
+        kept: list[ColumnElement[bool]] = [true()]
+        if shape.active_only:
+            kept.append(product_counts.c.is_active.is_(True))
+        if shape.category:
+            kept.append(product_counts.c.category_key == bindparam("p_category"))
+        total = select(func.coalesce(func.sum(product_counts.c.n), 0)).where(*kept)
     rows = (
         select(products)
         .where(*conditions)
