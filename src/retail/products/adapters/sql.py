@@ -233,7 +233,7 @@ def _page_statements(shape: _PageShape) -> _PageStatements:
     conditions += [condition for name, condition in _FILTERS if getattr(shape, name)]
     if shape.sku or shape.brand or shape.min_price or shape.max_price:
         total = select(func.count()).select_from(products).where(*conditions)
-    else:  # the storefront's lists: summed from at most two kept counts
+    else:  # the storefront's lists: a sum of kept counts (one per category; two at most in one)
         kept: list[ColumnElement[bool]] = [true()]
         if shape.active_only:
             kept.append(product_counts.c.is_active.is_(True))
